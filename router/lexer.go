@@ -1,0 +1,442 @@
+package router
+
+// This file holds the SQL lexer. It never allocates: tokens are offsets into
+// the query. It knows two lexical families, PostgreSQL and MySQL/MariaDB, and
+// reports through flags every construct the other family would read
+// differently, so that a caller classifying without a known dialect can lex
+// again under the other rules only when the answer could change.
+
+type tokKind uint8
+
+const (
+	tEOF         tokKind = iota
+	tWord                // unquoted identifier or keyword
+	tQuotedIdent         // "ident" (PostgreSQL) or `ident` (MySQL)
+	tString              // any string literal, including $tag$…$tag$
+	tNumber              // numeric literal
+	tParam               // $1 or ?
+	tPunct               // operator or other punctuation
+	tAssign              // :=
+	tLParen              // (
+	tRParen              // )
+	tSemicolon           // ;
+	tInvalid             // unterminated string, comment or quoted identifier
+)
+
+type token struct {
+	kind       tokKind
+	start, end int // q[start:end] is the token's text
+}
+
+// lexMode selects the lexical rules.
+type lexMode struct {
+	mysql bool // MySQL/MariaDB rules instead of PostgreSQL's
+	// backslash makes backslash an escape inside plain quoted strings: MySQL
+	// without NO_BACKSLASH_ESCAPES, PostgreSQL with
+	// standard_conforming_strings=off.
+	backslash bool
+}
+
+// Lexer flags: what the lexer met that another set of rules would read
+// differently.
+const (
+	flagDialect   uint8 = 1 << iota // the other family would tokenise this differently
+	flagBackslash                   // a backslash inside a quoted token
+)
+
+type lexer struct {
+	q           string
+	pos         int
+	mode        lexMode
+	flags       uint8
+	execComment bool // inside a MySQL /*! … */ executable comment
+}
+
+// Byte classes, looked up in charClass.
+const (
+	ccSpace      uint8 = 1 << iota // white space
+	ccIdentStart                   // may start an unquoted identifier
+	ccIdentChar                    // may continue one
+	ccPlain                        // punctuation that is a token by itself and starts nothing else
+)
+
+// charClass maps each byte to its classes. Bytes of multi-byte UTF-8
+// sequences count as letters, as both servers treat them.
+var charClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \t\n\r\f\v") {
+		t[c] |= ccSpace
+	}
+	for c := 0; c < 256; c++ {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80 {
+			t[c] |= ccIdentStart | ccIdentChar
+		}
+		if c >= '0' && c <= '9' || c == '$' {
+			t[c] |= ccIdentChar
+		}
+	}
+	for _, c := range []byte(",=<>+*%^|&~!@[]{}") {
+		t[c] |= ccPlain
+	}
+	return t
+}()
+
+func isSpace(c byte) bool      { return charClass[c]&ccSpace != 0 }
+func isIdentStart(c byte) bool { return charClass[c]&ccIdentStart != 0 }
+func isIdentChar(c byte) bool  { return charClass[c]&ccIdentChar != 0 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func (l *lexer) at(i int) byte {
+	if i < len(l.q) {
+		return l.q[i]
+	}
+	return 0
+}
+
+// skipSpaceAndComments advances past white space and comments. It returns
+// false if a comment is unterminated.
+func (l *lexer) skipSpaceAndComments() bool {
+	for l.pos < len(l.q) {
+		c := l.q[l.pos]
+		switch {
+		case isSpace(c):
+			l.pos++
+		case c == '-' && l.at(l.pos+1) == '-':
+			// PostgreSQL: "--" always starts a comment. MySQL: only when
+			// followed by white space, a control character or the end.
+			nx := l.at(l.pos + 2)
+			ctrl := l.pos+2 >= len(l.q) || nx <= ' '
+			if !ctrl {
+				l.flags |= flagDialect
+				if l.mode.mysql {
+					return true // "--1" is minus minus one
+				}
+			}
+			l.skipLine()
+		case c == '#':
+			l.flags |= flagDialect
+			if !l.mode.mysql {
+				return true // an operator in PostgreSQL
+			}
+			l.skipLine()
+		case c == '/' && l.at(l.pos+1) == '*':
+			if !l.blockComment() {
+				return false
+			}
+		case c == '*' && l.at(l.pos+1) == '/' && l.execComment:
+			l.execComment = false
+			l.pos += 2
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+func (l *lexer) skipLine() {
+	for l.pos < len(l.q) && l.q[l.pos] != '\n' {
+		l.pos++
+	}
+}
+
+// blockComment consumes a comment that starts at l.pos. MySQL's executable
+// comments (/*! … */, /*M! … */) are not consumed: their content is code, so
+// the lexer steps inside and goes on.
+func (l *lexer) blockComment() bool {
+	exec := l.at(l.pos+2) == '!' || l.at(l.pos+2) == 'M' && l.at(l.pos+3) == '!'
+	if exec {
+		l.flags |= flagDialect
+		if l.mode.mysql {
+			if l.execComment {
+				return false // MySQL does not nest them: treat as unsure
+			}
+			l.pos += 3
+			if l.q[l.pos-1] == 'M' {
+				l.pos++
+			}
+			for l.pos < len(l.q) && isDigit(l.q[l.pos]) {
+				l.pos++
+			}
+			l.execComment = true
+			return true
+		}
+	}
+	depth := 0
+	for i := l.pos; i+1 < len(l.q); {
+		switch {
+		case l.q[i] == '/' && l.q[i+1] == '*':
+			depth++
+			if depth > 1 {
+				l.flags |= flagDialect
+				if l.mode.mysql {
+					depth = 1 // MySQL comments do not nest
+				}
+			}
+			i += 2
+		case l.q[i] == '*' && l.q[i+1] == '/':
+			depth--
+			i += 2
+			if depth == 0 {
+				l.pos = i
+				return true
+			}
+		default:
+			i++
+		}
+	}
+	return false
+}
+
+// next returns the next token. The common tokens (words and plain
+// punctuation after plain white space) are lexed inline; the rest go to
+// nextSlow.
+func (l *lexer) next() token {
+	q := l.q
+	i := l.pos
+	for i < len(q) && charClass[q[i]]&ccSpace != 0 {
+		i++
+	}
+	if i < len(q) {
+		c := q[i]
+		cc := charClass[c]
+		if cc&ccIdentStart != 0 && (l.mode.mysql || c|0x20 != 'e' || i+1 >= len(q) || q[i+1] != '\'') {
+			j := i + 1
+			for j < len(q) && charClass[q[j]]&ccIdentChar != 0 {
+				j++
+			}
+			l.pos = j
+			return token{kind: tWord, start: i, end: j}
+		}
+		if cc&ccPlain != 0 && (c != '*' || !l.execComment) || c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])) {
+			l.pos = i + 1
+			return token{kind: tPunct, start: i, end: i + 1}
+		}
+	}
+	l.pos = i
+	return l.nextSlow()
+}
+
+func (l *lexer) nextSlow() token {
+	if !l.skipSpaceAndComments() {
+		return token{kind: tInvalid, start: l.pos, end: len(l.q)}
+	}
+	start := l.pos
+	if start >= len(l.q) {
+		if l.execComment {
+			return token{kind: tInvalid, start: start, end: start}
+		}
+		return token{kind: tEOF, start: start, end: start}
+	}
+	c := l.q[start]
+	switch {
+	case c == '\'':
+		return l.quoted(start, '\'', tString, l.mode.backslash)
+	case c == '"':
+		if l.mode.mysql {
+			return l.quoted(start, '"', tString, l.mode.backslash)
+		}
+		return l.quoted(start, '"', tQuotedIdent, false)
+	case c == '`':
+		l.flags |= flagDialect
+		if l.mode.mysql {
+			return l.quoted(start, '`', tQuotedIdent, false)
+		}
+	case c == '$':
+		if isDigit(l.at(start + 1)) {
+			l.pos = start + 1
+			for l.pos < len(l.q) && isDigit(l.q[l.pos]) {
+				l.pos++
+			}
+			return token{kind: tParam, start: start, end: l.pos}
+		}
+		l.flags |= flagDialect
+		if l.mode.mysql {
+			return l.word(start)
+		}
+		if t, ok := l.dollarQuoted(start); ok {
+			return t
+		}
+	case c == '?':
+		l.pos++
+		return token{kind: tParam, start: start, end: l.pos}
+	case c == '(':
+		l.pos++
+		return token{kind: tLParen, start: start, end: l.pos}
+	case c == ')':
+		l.pos++
+		return token{kind: tRParen, start: start, end: l.pos}
+	case c == ';':
+		l.pos++
+		return token{kind: tSemicolon, start: start, end: l.pos}
+	case c == ':' && l.at(start+1) == '=':
+		l.pos += 2
+		return token{kind: tAssign, start: start, end: l.pos}
+	case isDigit(c) || c == '.' && isDigit(l.at(start+1)):
+		return l.number(start)
+	case isIdentStart(c):
+		// PostgreSQL escape strings: E'…' honour backslashes whatever the
+		// setting of standard_conforming_strings.
+		if !l.mode.mysql && c|0x20 == 'e' && l.at(start+1) == '\'' {
+			return l.quoted(start+1, '\'', tString, true)
+		}
+		return l.word(start)
+	}
+	l.pos = start + 1
+	return token{kind: tPunct, start: start, end: l.pos}
+}
+
+func (l *lexer) word(start int) token {
+	l.pos = start + 1
+	for l.pos < len(l.q) && isIdentChar(l.q[l.pos]) {
+		l.pos++
+	}
+	return token{kind: tWord, start: start, end: l.pos}
+}
+
+// number lexes digits, a fraction and an exponent. Letters that follow start
+// a new token, which is the conservative reading ("1FOR UPDATE" still shows
+// FOR UPDATE).
+func (l *lexer) number(start int) token {
+	i := start
+	for i < len(l.q) && isDigit(l.q[i]) {
+		i++
+	}
+	if i < len(l.q) && l.q[i] == '.' {
+		i++
+		for i < len(l.q) && isDigit(l.q[i]) {
+			i++
+		}
+	}
+	if i < len(l.q) && l.q[i]|0x20 == 'e' {
+		j := i + 1
+		if j < len(l.q) && (l.q[j] == '+' || l.q[j] == '-') {
+			j++
+		}
+		if j < len(l.q) && isDigit(l.q[j]) {
+			for j < len(l.q) && isDigit(l.q[j]) {
+				j++
+			}
+			i = j
+		}
+	}
+	l.pos = i
+	return token{kind: tNumber, start: start, end: i}
+}
+
+// quoted lexes a token delimited by quote, in which a doubled quote stands
+// for itself and, when backslash is set, a backslash escapes the next byte.
+func (l *lexer) quoted(start int, quote byte, kind tokKind, backslash bool) token {
+	for i := start + 1; i < len(l.q); i++ {
+		switch l.q[i] {
+		case '\\':
+			l.flags |= flagBackslash
+			if backslash {
+				i++
+			}
+		case quote:
+			if l.at(i+1) == quote {
+				i++
+				continue
+			}
+			l.pos = i + 1
+			return token{kind: kind, start: start, end: l.pos}
+		}
+	}
+	l.pos = len(l.q)
+	return token{kind: tInvalid, start: start, end: l.pos}
+}
+
+// dollarQuoted lexes a PostgreSQL dollar-quoted string ($$…$$, $tag$…$tag$).
+// ok is false when start does not begin a dollar quote.
+func (l *lexer) dollarQuoted(start int) (token, bool) {
+	i := start + 1
+	if i < len(l.q) && isIdentStart(l.q[i]) {
+		i++
+		for i < len(l.q) && isIdentChar(l.q[i]) && l.q[i] != '$' {
+			i++
+		}
+	}
+	if i >= len(l.q) || l.q[i] != '$' {
+		return token{}, false
+	}
+	tag := l.q[start : i+1]
+	for j := i + 1; j+len(tag) <= len(l.q); j++ {
+		if l.q[j] == '$' && l.q[j:j+len(tag)] == tag {
+			l.pos = j + len(tag)
+			return token{kind: tString, start: start, end: l.pos}, true
+		}
+	}
+	l.pos = len(l.q)
+	return token{kind: tInvalid, start: start, end: l.pos}, true
+}
+
+// skim advances over what decides nothing inside a read statement: white
+// space, identifiers that cannot be keywords, numbers and plain punctuation.
+// It stops at the first thing that may matter, records the last token it
+// passed in prev, and reports whether it passed any.
+func (l *lexer) skim(prev *token) bool {
+	q := l.q
+	i := l.pos
+	moved := false
+	for i < len(q) {
+		c := q[i]
+		cc := charClass[c]
+		switch {
+		case cc&ccSpace != 0:
+			for i++; i < len(q) && charClass[q[i]]&ccSpace != 0; i++ {
+			}
+			continue
+		case cc&ccIdentStart != 0:
+			if !l.mode.mysql && c|0x20 == 'e' && i+1 < len(q) && q[i+1] == '\'' {
+				l.pos = i
+				return moved
+			}
+			j := i + 1
+			for j < len(q) && charClass[q[j]]&ccIdentChar != 0 {
+				j++
+			}
+			if n := j - i; n >= 2 && n <= 10 {
+				a, z := c|0x20-'a', q[j-1]|0x20-'a'
+				if a < 26 && z < 26 && keywordFilter[n][a]&(1<<z) != 0 {
+					l.pos = i
+					return moved
+				}
+			}
+			*prev = token{kind: tWord, start: i, end: j}
+			i = j
+		case cc&ccPlain != 0 && c != '@' && (c != '*' || !l.execComment),
+			c == ')', c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])):
+			*prev = token{kind: tPunct, start: i, end: i + 1}
+			i++
+		case isDigit(c):
+			*prev = l.number(i)
+			i = l.pos
+		case c == '$' && i+1 < len(q) && isDigit(q[i+1]):
+			j := i + 2
+			for j < len(q) && isDigit(q[j]) {
+				j++
+			}
+			*prev = token{kind: tParam, start: i, end: j}
+			i = j
+		case c == '\'':
+			// A plain string with no backslash reads the same under every
+			// rule; anything else is left to the full lexer.
+			j := i + 1
+			for j < len(q) && q[j] != '\'' && q[j] != '\\' {
+				j++
+			}
+			if j+1 >= len(q) || q[j] == '\\' || q[j+1] == '\'' {
+				l.pos = i
+				return moved
+			}
+			*prev = token{kind: tString, start: i, end: j + 1}
+			i = j + 1
+		default:
+			l.pos = i
+			return moved
+		}
+		moved = true
+	}
+	l.pos = i
+	return moved
+}
