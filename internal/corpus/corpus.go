@@ -61,9 +61,11 @@ var MySQLSchema = []string{
 	"INSERT INTO kv VALUES ('update', 'u'), ('a', 'b')",
 }
 
-func r(f Family, sql string) Case   { return Case{Family: f, SQL: sql, Want: router.Read} }
-func w(f Family, sql string) Case   { return Case{Family: f, SQL: sql, Want: router.Write} }
-func wNo(f Family, sql string) Case { return Case{Family: f, SQL: sql, Want: router.Write, NoRun: true} }
+func r(f Family, sql string) Case { return Case{Family: f, SQL: sql, Want: router.Read} }
+func w(f Family, sql string) Case { return Case{Family: f, SQL: sql, Want: router.Write} }
+func wNo(f Family, sql string) Case {
+	return Case{Family: f, SQL: sql, Want: router.Write, NoRun: true}
+}
 
 // Cases is the corpus.
 var Cases = []Case{
