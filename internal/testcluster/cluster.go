@@ -1,0 +1,399 @@
+// Package testcluster starts real, throwaway replicated database clusters on
+// loopback for the project's integration tests, benchmarks and demo:
+// PostgreSQL 15 with streaming replicas and MariaDB 10.11 with GTID replicas.
+//
+// Servers run as an unprivileged user (postgres or mysql when the caller is
+// root, the caller otherwise), in a temporary directory, on free ports. Each
+// server gets SIGKILL if the process that started it dies, and Stop removes
+// everything, so no exit path leaves a server running.
+package testcluster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Kind names a server family.
+type Kind uint8
+
+const (
+	// Postgres is PostgreSQL 15 with streaming replication.
+	Postgres Kind = iota + 1
+	// MariaDB is MariaDB 10.11 with GTID replication.
+	MariaDB
+)
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case Postgres:
+		return "postgresql"
+	case MariaDB:
+		return "mariadb"
+	}
+	return "unknown"
+}
+
+// ErrUnavailable is returned when the servers' programs are not installed.
+var ErrUnavailable = errors.New("testcluster: server programs not installed")
+
+// Options shape a cluster. The zero value gives one primary and one replica.
+type Options struct {
+	// Replicas is the number of replicas (default 1).
+	Replicas int
+	// Delay makes the last replica apply changes this late (PostgreSQL
+	// recovery_min_apply_delay; MariaDB MASTER_DELAY, in whole seconds).
+	Delay time.Duration
+	// Logf receives progress lines; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Server is one database server process.
+type Server struct {
+	Name string // "primary", "replica1", …
+	Port int
+	Dir  string // data directory
+
+	c    *Cluster
+	args []string // program and arguments
+
+	mu   sync.Mutex // guards cmd and done
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// Cluster is a primary and its replicas.
+type Cluster struct {
+	Kind     Kind
+	Primary  *Server
+	Replicas []*Server
+
+	dir  string
+	cred *syscall.Credential // nil: run as the caller
+	opts Options
+	logf func(string, ...any)
+}
+
+// Servers returns the primary followed by the replicas.
+func (c *Cluster) Servers() []*Server {
+	return append([]*Server{c.Primary}, c.Replicas...)
+}
+
+// DriverName is the database/sql driver name for the cluster's servers.
+func (c *Cluster) DriverName() string {
+	if c.Kind == Postgres {
+		return "pgx"
+	}
+	return "mysql"
+}
+
+// DSN returns the application's data source name for s: PostgreSQL's
+// superuser (a standby refuses its writes too), or MariaDB's least-privileged
+// app user, which read_only stops on a replica.
+func (c *Cluster) DSN(s *Server) string {
+	if c.Kind == Postgres {
+		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", s.Port)
+	}
+	return fmt.Sprintf("app:app@tcp(127.0.0.1:%d)/app?parseTime=true&timeout=5s", s.Port)
+}
+
+// AdminDSN returns a data source name with every privilege on s.
+func (c *Cluster) AdminDSN(s *Server) string {
+	if c.Kind == Postgres {
+		return c.DSN(s)
+	}
+	return fmt.Sprintf("admin:admin@tcp(127.0.0.1:%d)/app?parseTime=true&timeout=5s&multiStatements=true", s.Port)
+}
+
+// Open opens a pool on s with the application's DSN.
+func (c *Cluster) Open(s *Server) (*sql.DB, error) {
+	return sql.Open(c.DriverName(), c.DSN(s))
+}
+
+// OpenAdmin opens a pool on s with every privilege.
+func (c *Cluster) OpenAdmin(s *Server) (*sql.DB, error) {
+	return sql.Open(c.DriverName(), c.AdminDSN(s))
+}
+
+// Stop stops every server and removes the cluster's files.
+func (c *Cluster) Stop() error {
+	var wg sync.WaitGroup
+	for _, s := range c.Servers() {
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Stop()
+		}()
+	}
+	wg.Wait()
+	return os.RemoveAll(c.dir)
+}
+
+func newCluster(kind Kind, runAs string, opts Options) (*Cluster, error) {
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	c := &Cluster{Kind: kind, opts: opts, logf: opts.Logf}
+	if c.logf == nil {
+		c.logf = func(string, ...any) {}
+	}
+	dir, err := os.MkdirTemp("", "sqlreplica-"+kind.String()+"-")
+	if err != nil {
+		return nil, err
+	}
+	c.dir = dir
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup(runAs)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("testcluster: %s runs as user %q: %w", kind, runAs, err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// command builds a command that runs as the cluster's user, in its own
+// process group, and dies with the process that started it.
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = c.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+	return cmd
+}
+
+// run runs a short command and returns its combined output in the error.
+func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
+	cmd := c.command(ctx, name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, tail(out, 2000))
+	}
+	return nil
+}
+
+// writeFile writes a file the cluster's user owns.
+func (c *Cluster) writeFile(path, content string) error {
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return err
+	}
+	if c.cred != nil {
+		return os.Chown(path, int(c.cred.Uid), int(c.cred.Gid))
+	}
+	return nil
+}
+
+func (c *Cluster) appendFile(path, content string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// start starts s's process. It does not wait for the server to be ready.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		select {
+		case <-s.done:
+		default:
+			return fmt.Errorf("testcluster: %s is already running", s.Name)
+		}
+	}
+	cmd := s.c.command(context.Background(), s.args[0], s.args[1:]...)
+	logf, err := os.OpenFile(filepath.Join(s.c.dir, s.Name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("testcluster: start %s: %w", s.Name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	s.cmd, s.done = cmd, done
+	return nil
+}
+
+// Running reports whether s's process is alive.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill kills s and everything it started with SIGKILL, as a crash would, and
+// waits for it to be gone.
+func (s *Server) Kill() error {
+	return s.signal(syscall.SIGKILL, 0)
+}
+
+// Stop asks s to shut down (a fast shutdown) and kills it if it has not
+// within 15 seconds.
+func (s *Server) Stop() error {
+	sig := syscall.SIGTERM
+	if s.c.Kind == Postgres {
+		sig = syscall.SIGINT
+	}
+	return s.signal(sig, 15*time.Second)
+}
+
+func (s *Server) signal(sig syscall.Signal, grace time.Duration) error {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	pgid := cmd.Process.Pid
+	if sig == syscall.SIGKILL {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	} else {
+		_ = cmd.Process.Signal(sig)
+	}
+	if grace > 0 {
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-done
+		}
+	} else {
+		<-done
+	}
+	// The group's other members (PostgreSQL backends) may outlive the leader
+	// for a moment after a crash; make sure none is left.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	return nil
+}
+
+// Log returns the end of s's log, for failure messages.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.c.dir, s.Name+".log"))
+	if s.c.Kind == MariaDB {
+		e, _ := os.ReadFile(filepath.Join(s.c.dir, s.Name+".err"))
+		b = append(b, e...)
+	}
+	return string(tail(b, 3000))
+}
+
+// Restart starts a stopped or killed server again and waits until it
+// accepts connections.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	return s.waitReady(ctx)
+}
+
+// waitReady waits until s accepts connections, its process exits, or ctx
+// ends.
+func (s *Server) waitReady(ctx context.Context) error {
+	db, err := sql.Open(s.c.DriverName(), s.c.AdminDSN(s))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := db.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("testcluster: %s exited during start-up:\n%s", s.Name, s.Log())
+		case <-ctx.Done():
+			return fmt.Errorf("testcluster: %s not ready: %w (last error: %v)\n%s", s.Name, ctx.Err(), err, s.Log())
+		case <-tick.C:
+		}
+	}
+}
+
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// startAll starts servers in parallel and waits until each is ready.
+func startAll(ctx context.Context, servers ...*Server) error {
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Restart(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
