@@ -1,0 +1,231 @@
+// Package fakedb is an in-memory database/sql driver for unit tests and
+// benchmarks: each fake server answers every query with one row holding its
+// name, counts what it ran, and can be made to fail the way real servers do
+// (refused connections, broken connections, read-only errors, any error).
+// Integration tests use real servers; see internal/testcluster.
+package fakedb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrReadOnly is what a read-only fake server returns for a statement that
+// starts with a write verb: PostgreSQL's read_only_sql_transaction.
+var ErrReadOnly error = &pgconn.PgError{Severity: "ERROR", Code: "25006", Message: "cannot execute statement in a read-only transaction"}
+
+// Server is one fake database server. It is safe for concurrent use.
+type Server struct {
+	name string
+
+	queries atomic.Int64 // statements run
+	txs     atomic.Int64 // transactions begun
+	roTxs   atomic.Int64 // read-only transactions begun
+
+	mu       sync.Mutex // guards the fields below
+	down     bool       // refuse connections; break open ones
+	readOnly bool       // reject statements that start with a write verb
+	failWith error      // returned by every statement while set
+	last     string     // last statement run
+	gen      int        // bumped by SetDown(true): older connections are broken
+}
+
+// NewServer returns a fake server that answers with name.
+func NewServer(name string) *Server { return &Server{name: name} }
+
+// Name returns the server's name.
+func (s *Server) Name() string { return s.name }
+
+// DB opens a pool on the server.
+func (s *Server) DB() *sql.DB { return sql.OpenDB(connector{s}) }
+
+// SetDown makes the server refuse connections and break open ones (true),
+// or serve again (false).
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+	if down {
+		s.gen++
+	}
+}
+
+// SetReadOnly makes the server reject statements starting with INSERT,
+// UPDATE, DELETE, CREATE, DROP or ALTER with [ErrReadOnly].
+func (s *Server) SetReadOnly(ro bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly = ro
+}
+
+// FailWith makes every statement fail with err until FailWith(nil).
+func (s *Server) FailWith(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failWith = err
+}
+
+// Queries returns how many statements the server ran.
+func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// Txs returns how many transactions, and read-only ones, the server began.
+func (s *Server) Txs() (all, readOnly int64) { return s.txs.Load(), s.roTxs.Load() }
+
+// Last returns the last statement the server ran.
+func (s *Server) Last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+type connector struct{ s *Server }
+
+func (c connector) Connect(context.Context) (driver.Conn, error) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.s.down {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	return &conn{s: c.s, gen: c.s.gen}, nil
+}
+
+func (c connector) Driver() driver.Driver { return drv{} }
+
+type drv struct{}
+
+func (drv) Open(string) (driver.Conn, error) {
+	return nil, errors.New("fakedb: open pools with Server.DB")
+}
+
+type conn struct {
+	s   *Server
+	gen int
+}
+
+var (
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+)
+
+// check decides how a statement on c fares.
+func (c *conn) check(query string) error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.s.down || c.gen != c.s.gen {
+		return driver.ErrBadConn
+	}
+	if c.s.failWith != nil {
+		return c.s.failWith
+	}
+	if c.s.readOnly && isWrite(query) {
+		return ErrReadOnly
+	}
+	c.s.last = query
+	return nil
+}
+
+func isWrite(q string) bool {
+	for _, verb := range []string{"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER"} {
+		if len(q) >= len(verb) && strings.EqualFold(q[:len(verb)], verb) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+	if err := c.check(query); err != nil {
+		return nil, err
+	}
+	c.s.queries.Add(1)
+	return &rows{name: c.s.name}, nil
+}
+
+func (c *conn) ExecContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
+	if err := c.check(query); err != nil {
+		return nil, err
+	}
+	c.s.queries.Add(1)
+	return driver.RowsAffected(1), nil
+}
+
+func (c *conn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+	if err := c.check(""); err != nil {
+		return nil, err
+	}
+	return &stmt{c: c, query: query}, nil
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *conn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.check(""); err != nil {
+		return nil, err
+	}
+	c.s.txs.Add(1)
+	if opts.ReadOnly {
+		c.s.roTxs.Add(1)
+	}
+	return tx{}, nil
+}
+
+func (c *conn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+
+func (c *conn) Ping(context.Context) error { return c.check("") }
+
+func (c *conn) Close() error { return nil }
+
+type tx struct{}
+
+func (tx) Commit() error   { return nil }
+func (tx) Rollback() error { return nil }
+
+type stmt struct {
+	c     *conn
+	query string
+}
+
+func (st *stmt) Close() error  { return nil }
+func (st *stmt) NumInput() int { return -1 }
+
+func (st *stmt) Exec([]driver.Value) (driver.Result, error) {
+	return st.c.ExecContext(context.Background(), st.query, nil)
+}
+
+func (st *stmt) Query([]driver.Value) (driver.Rows, error) {
+	return st.c.QueryContext(context.Background(), st.query, nil)
+}
+
+type rows struct {
+	name string
+	done bool
+}
+
+func (r *rows) Columns() []string { return columns }
+
+var columns = []string{"server"} // never modified
+func (r *rows) Close() error     { return nil }
+
+func (r *rows) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = r.name
+	return nil
+}

@@ -1,0 +1,47 @@
+package replica
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/sqlreplica/sqlreplica/router"
+)
+
+// classCache remembers the class of recent statements so that the hot path
+// does not lex the same query text again. Applications pass the same string
+// constants over and over; a slot is chosen by the address of the string's
+// bytes, and a hit is confirmed by comparing the whole string (which is
+// immediate when the two share their bytes), so a hit is always right. An
+// entry keeps its string alive, so its address cannot be reused meanwhile.
+// Missing costs one small allocation; a hit costs none.
+type classCache struct {
+	cls   *router.Classifier
+	slots [cacheSlots]atomic.Pointer[cacheEntry]
+}
+
+const (
+	cacheSlots    = 512
+	cacheMaxQuery = 4 << 10 // longer statements are classified every time
+)
+
+type cacheEntry struct {
+	query string
+	kind  router.Kind
+}
+
+func newClassCache(cls *router.Classifier) *classCache { return &classCache{cls: cls} }
+
+// classify returns query's class.
+func (c *classCache) classify(query string) router.Kind {
+	if len(query) == 0 || len(query) > cacheMaxQuery {
+		return c.cls.Classify(query)
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(query)))
+	slot := &c.slots[(p>>4^p>>13^uintptr(len(query)))%cacheSlots]
+	if e := slot.Load(); e != nil && e.query == query {
+		return e.kind
+	}
+	k := c.cls.Classify(query)
+	slot.Store(&cacheEntry{query: query, kind: k})
+	return k
+}

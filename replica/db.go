@@ -1,0 +1,301 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sqlreplica/sqlreplica/router"
+)
+
+// DB is a primary database pool and its read replicas behind the API of
+// *sql.DB. Each statement goes to the primary or a replica by its class
+// ([router.Classify]) or a context hint ([WithPrimary], [WithReplica]).
+//
+// A DB is safe for concurrent use by multiple goroutines.
+type DB struct {
+	primary  *node
+	replicas []*node
+	owned    bool // Close closes the pools (the DB opened them)
+
+	cls     atomic.Pointer[classCache]
+	dialect atomic.Uint32 // router.Dialect
+	rr      atomic.Uint64 // round-robin counter over replicas
+	closed  atomic.Bool
+	log     *slog.Logger
+	cfg     config
+
+	stop      context.CancelFunc // stops background goroutines
+	wg        sync.WaitGroup     // background goroutines
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// node is one pool and its name in errors and logs.
+type node struct {
+	name string
+	db   *sql.DB
+}
+
+// Compile-time checks: DB and Tx serve where sqlc's generated code expects
+// its DBTX interface.
+var (
+	_ DBTX = (*DB)(nil)
+	_ DBTX = (*Tx)(nil)
+)
+
+// DBTX is the interface sqlc's generated code takes; both [DB] and [Tx]
+// satisfy it.
+type DBTX interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// New returns a DB over pools the caller already has. The caller keeps
+// ownership: [DB.Close] stops the DB's own work but leaves the pools open for
+// the caller to close. A nil primary or replica is an error; no replicas is
+// valid, and then everything runs on the primary.
+func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
+	if primary == nil {
+		return nil, fmt.Errorf("%w: primary", ErrNilPool)
+	}
+	db := &DB{primary: &node{name: "primary", db: primary}}
+	for i, r := range replicas {
+		if r == nil {
+			return nil, fmt.Errorf("%w: replica %d", ErrNilPool, i)
+		}
+		db.replicas = append(db.replicas, &node{name: fmt.Sprintf("replica%d", i), db: r})
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&db.cfg)
+		}
+	}
+	db.log = db.cfg.logger
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	d := db.cfg.dialect
+	detect := false
+	if d == 0 {
+		d, detect = dialectOfDriver(primary.Driver())
+	}
+	if err := db.setDialect(d); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db.stop = cancel
+	if detect {
+		db.wg.Add(1)
+		go db.detectDialect(ctx)
+	}
+	return db, nil
+}
+
+// Open opens one pool per data source name with sql.Open and returns a DB
+// that owns them: [DB.Close] closes them.
+func Open(driverName, primaryDSN string, replicaDSNs []string, opts ...Option) (*DB, error) {
+	pools := make([]*sql.DB, 0, 1+len(replicaDSNs))
+	closeAll := func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}
+	for i, dsn := range append([]string{primaryDSN}, replicaDSNs...) {
+		p, err := sql.Open(driverName, dsn)
+		if err != nil {
+			closeAll()
+			name := "primary"
+			if i > 0 {
+				name = fmt.Sprintf("replica %d", i-1)
+			}
+			return nil, fmt.Errorf("replica: open %s: %w", name, err)
+		}
+		pools = append(pools, p)
+	}
+	db, err := New(pools[0], pools[1:], opts...)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	db.owned = true
+	return db, nil
+}
+
+// dialectOfDriver names the dialect a driver speaks. detect is true when
+// the server's version must settle it (MySQL or MariaDB).
+func dialectOfDriver(d driver.Driver) (dialect router.Dialect, detect bool) {
+	switch d.(type) {
+	case *stdlib.Driver:
+		return router.PostgreSQL, false
+	case *mysql.MySQLDriver, mysql.MySQLDriver:
+		return router.MySQL, true
+	}
+	if t := fmt.Sprintf("%T", d); strings.HasPrefix(t, "*pq.") {
+		return router.PostgreSQL, false // lib/pq
+	}
+	return 0, false // unknown: classify under every dialect's rules
+}
+
+func (db *DB) setDialect(d router.Dialect) error {
+	cls, err := router.NewClassifier(d, db.cfg.writeFuncs...)
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
+	db.cls.Store(newClassCache(cls))
+	db.dialect.Store(uint32(d))
+	return nil
+}
+
+// detectDialect tells MariaDB from MySQL by the primary's version, retrying
+// with back-off until it succeeds or the DB closes. MySQL and MariaDB lex
+// alike, so routing does not wait for it.
+func (db *DB) detectDialect(ctx context.Context) {
+	defer db.wg.Done()
+	backoff := 250 * time.Millisecond
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var version string
+		err := db.primary.db.QueryRowContext(qctx, "SELECT VERSION()").Scan(&version)
+		cancel()
+		if err == nil {
+			if strings.Contains(strings.ToLower(version), "mariadb") {
+				_ = db.setDialect(router.MariaDB)
+			}
+			db.log.Debug("replica: dialect detected", "dialect", db.Dialect().String(), "version", version)
+			return
+		}
+		db.log.Debug("replica: dialect detection failed", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// Dialect returns the SQL dialect the DB classifies by: the one given with
+// the [Dialect] option, or the one detected (MySQL until the server's
+// version shows MariaDB; zero for an unknown driver).
+func (db *DB) Dialect() router.Dialect { return router.Dialect(db.dialect.Load()) }
+
+// Primary returns the primary's pool.
+func (db *DB) Primary() *sql.DB { return db.primary.db }
+
+// Replicas returns the replicas' pools, in the order given.
+func (db *DB) Replicas() []*sql.DB {
+	out := make([]*sql.DB, len(db.replicas))
+	for i, n := range db.replicas {
+		out[i] = n.db
+	}
+	return out
+}
+
+// nodes returns the primary followed by the replicas.
+func (db *DB) nodes() []*node {
+	return append([]*node{db.primary}, db.replicas...)
+}
+
+// Close stops the DB's background work and waits for it to end. If the DB
+// was made by [Open], Close also closes its pools. After Close, every method
+// returns [ErrClosed]. Close may be called more than once; later calls return
+// what the first returned.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.closed.Store(true)
+		db.stop()
+		db.wg.Wait()
+		if db.owned {
+			var errs []error
+			for _, n := range db.nodes() {
+				if err := n.db.Close(); err != nil {
+					errs = append(errs, &NodeError{Node: n.name, Err: err})
+				}
+			}
+			db.closeErr = errors.Join(errs...)
+		}
+	})
+	return db.closeErr
+}
+
+// PingContext checks every node at once and returns a [NodeError] for each
+// node that did not answer, joined.
+func (db *DB) PingContext(ctx context.Context) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	nodes := db.nodes()
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.db.PingContext(ctx); err != nil {
+				errs[i] = &NodeError{Node: n.name, Err: err}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Ping is [DB.PingContext] with context.Background.
+func (db *DB) Ping() error { return db.PingContext(context.Background()) }
+
+// Stats holds the pool statistics of every node.
+type Stats struct {
+	Primary  sql.DBStats
+	Replicas []sql.DBStats // in the order given
+}
+
+// Stats returns the pool statistics of every node.
+func (db *DB) Stats() Stats {
+	s := Stats{Primary: db.primary.db.Stats(), Replicas: make([]sql.DBStats, len(db.replicas))}
+	for i, n := range db.replicas {
+		s.Replicas[i] = n.db.Stats()
+	}
+	return s
+}
+
+// SetMaxOpenConns sets the limit of open connections on every pool.
+func (db *DB) SetMaxOpenConns(n int) {
+	for _, nd := range db.nodes() {
+		nd.db.SetMaxOpenConns(n)
+	}
+}
+
+// SetMaxIdleConns sets the limit of idle connections on every pool.
+func (db *DB) SetMaxIdleConns(n int) {
+	for _, nd := range db.nodes() {
+		nd.db.SetMaxIdleConns(n)
+	}
+}
+
+// SetConnMaxLifetime sets the longest a connection is reused, on every pool.
+func (db *DB) SetConnMaxLifetime(d time.Duration) {
+	for _, nd := range db.nodes() {
+		nd.db.SetConnMaxLifetime(d)
+	}
+}
+
+// SetConnMaxIdleTime sets the longest a connection stays idle, on every
+// pool.
+func (db *DB) SetConnMaxIdleTime(d time.Duration) {
+	for _, nd := range db.nodes() {
+		nd.db.SetConnMaxIdleTime(d)
+	}
+}

@@ -1,0 +1,119 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+)
+
+// ExecContext runs a statement that returns no rows: on a replica when it
+// is a read (see [router.Classify]) or the context says [WithReplica], on the
+// primary otherwise. A write is never retried.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !db.isRead(ctx, query) {
+		return db.primary.db.ExecContext(ctx, query, args...)
+	}
+	var res sql.Result
+	err := db.onReplica(ctx, func(n *node) (err error) {
+		res, err = n.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// Exec is [DB.ExecContext] with context.Background.
+func (db *DB) Exec(query string, args ...any) (sql.Result, error) {
+	return db.ExecContext(context.Background(), query, args...)
+}
+
+// QueryContext runs a statement that returns rows, routed as
+// [DB.ExecContext] routes. A read whose node fails before any row came back
+// runs on the next replica, then the primary; a write (INSERT … RETURNING)
+// runs once, on the primary.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !db.isRead(ctx, query) {
+		return db.primary.db.QueryContext(ctx, query, args...)
+	}
+	var rows *sql.Rows
+	err := db.onReplica(ctx, func(n *node) (err error) {
+		rows, err = n.db.QueryContext(ctx, query, args...)
+		return err
+	})
+	return rows, err
+}
+
+// Query is [DB.QueryContext] with context.Background.
+func (db *DB) Query(query string, args ...any) (*sql.Rows, error) {
+	return db.QueryContext(context.Background(), query, args...)
+}
+
+// QueryRowContext runs a statement expected to return at most one row,
+// routed and retried as [DB.QueryContext]. Errors are deferred to the Row's
+// Scan, as with *sql.DB.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if db.closed.Load() {
+		return db.primary.db.QueryRowContext(closedCtx{ctx}, query, args...)
+	}
+	if !db.isRead(ctx, query) {
+		return db.primary.db.QueryRowContext(ctx, query, args...)
+	}
+	var row *sql.Row
+	_ = db.onReplica(ctx, func(n *node) error {
+		row = n.db.QueryRowContext(ctx, query, args...)
+		return row.Err()
+	})
+	return row
+}
+
+// QueryRow is [DB.QueryRowContext] with context.Background.
+func (db *DB) QueryRow(query string, args ...any) *sql.Row {
+	return db.QueryRowContext(context.Background(), query, args...)
+}
+
+// PrepareContext prepares a statement on the node its class sends it to: a
+// replica (chosen round-robin, the next one if it cannot prepare) for a read,
+// the primary otherwise. It is prepared there only, not on every node, and
+// the *sql.Stmt stays bound to that node: for reads spread over every
+// replica, run the query unprepared (both drivers cache prepared statements
+// per connection).
+func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !db.isRead(ctx, query) {
+		return db.primary.db.PrepareContext(ctx, query)
+	}
+	var st *sql.Stmt
+	err := db.onReplica(ctx, func(n *node) (err error) {
+		st, err = n.db.PrepareContext(ctx, query)
+		return err
+	})
+	return st, err
+}
+
+// Prepare is [DB.PrepareContext] with context.Background.
+func (db *DB) Prepare(query string) (*sql.Stmt, error) {
+	return db.PrepareContext(context.Background(), query)
+}
+
+// Conn returns a single connection, for work that needs one session: on the
+// primary, or on a replica when ctx says [WithReplica].
+func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	if len(db.replicas) == 0 || hintFrom(ctx) != hintReplica {
+		return db.primary.db.Conn(ctx)
+	}
+	var c *sql.Conn
+	err := db.onReplica(ctx, func(n *node) (err error) {
+		c, err = n.db.Conn(ctx)
+		return err
+	})
+	return c, err
+}
