@@ -1,0 +1,33 @@
+// Package sqlreplica puts read replicas behind database/sql safely.
+//
+// The module's packages each do one job:
+//
+//   - [github.com/sqlreplica/sqlreplica/replica]: the DB type. It wraps a
+//     primary *sql.DB and its replicas, has the methods of *sql.DB, and
+//     routes every statement.
+//   - [github.com/sqlreplica/sqlreplica/router]: the SQL lexer and the
+//     classifier that decides whether a statement is provably a read.
+//
+// # Routing
+//
+// A statement goes to a replica only when [router.Classify] says it is a
+// read: a SELECT, WITH … SELECT, VALUES, TABLE, SHOW, DESCRIBE or EXPLAIN of
+// a read, with no write verb in any statement of the string, no locking
+// clause, no SELECT … INTO and no call to a function that writes or locks.
+// Everything else, including anything the classifier does not recognise,
+// goes to the primary. Read-only transactions run on one replica; all
+// others on the primary. [replica.WithPrimary] and [replica.WithReplica]
+// override the choice for one context.
+//
+// # Failures
+//
+// A read that a replica cannot serve moves to the next replica, then the
+// primary; a write is never retried. A replica that refuses a read as a
+// write (a function the classifier could not know writes) sends it to the
+// primary.
+//
+// # Concurrency
+//
+// Every exported type is safe for concurrent use unless its documentation
+// says otherwise ([replica.Tx], like *sql.Tx, is not).
+package sqlreplica

@@ -1,0 +1,140 @@
+package replica_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sqlreplica/sqlreplica/internal/fakedb"
+	"github.com/sqlreplica/sqlreplica/replica"
+)
+
+// Open a primary and two replicas, then use the DB as a *sql.DB: reads go
+// to the replicas, writes to the primary.
+func ExampleOpen() {
+	db, err := replica.Open("pgx",
+		"postgres://app@primary.internal:5432/app",
+		[]string{
+			"postgres://app@replica1.internal:5432/app",
+			"postgres://app@replica2.internal:5432/app",
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+
+	// A read: runs on a replica.
+	var name string
+	err = db.QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", 42).Scan(&name)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// A write, even one that returns rows: runs on the primary.
+	var id int64
+	err = db.QueryRowContext(ctx, "INSERT INTO users (name) VALUES ($1) RETURNING id", "ada").Scan(&id)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// This read must see that write: send it to the primary.
+	err = db.QueryRowContext(replica.WithPrimary(ctx), "SELECT name FROM users WHERE id = $1", id).Scan(&name)
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Wrap pools you already have. Each fake server here answers with its name.
+func ExampleNew() {
+	primary := fakedb.NewServer("primary").DB()
+	replica0 := fakedb.NewServer("replica0").DB()
+	defer primary.Close()
+	defer replica0.Close()
+
+	db, err := replica.New(primary, []*sql.DB{replica0})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	for _, q := range []string{
+		"SELECT name FROM users",
+		"/* comment */ SELECT name FROM users WHERE id = 1 FOR UPDATE",
+		"INSERT INTO users (name) VALUES ('ada') RETURNING id",
+		"WITH gone AS (DELETE FROM users WHERE id = 1 RETURNING *) SELECT * FROM gone",
+		"SELECT nextval('invoice_numbers')",
+	} {
+		var server string
+		if err := db.QueryRow(q).Scan(&server); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(server)
+	}
+	// Output:
+	// replica0
+	// primary
+	// primary
+	// primary
+	// primary
+}
+
+// Read-only transactions run on a replica, all others on the primary.
+func ExampleDB_BeginTx() {
+	primary := fakedb.NewServer("primary").DB()
+	replica0 := fakedb.NewServer("replica0").DB()
+	defer primary.Close()
+	defer replica0.Close()
+	db, err := replica.New(primary, []*sql.DB{replica0})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+
+	report, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer report.Rollback()
+	fmt.Println("read-only:", report.Node())
+
+	transfer, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer transfer.Rollback()
+	fmt.Println("read-write:", transfer.Node())
+	// Output:
+	// read-only: replica0
+	// read-write: primary
+}
+
+// Override the classifier for one query.
+func ExampleWithReplica() {
+	primary := fakedb.NewServer("primary").DB()
+	replica0 := fakedb.NewServer("replica0").DB()
+	defer primary.Close()
+	defer replica0.Close()
+	db, err := replica.New(primary, []*sql.DB{replica0}, replica.WriteFunctions("audit_event"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+
+	var server string
+	_ = db.QueryRowContext(ctx, "SELECT audit_event('login')").Scan(&server)
+	fmt.Println("declared write function:", server)
+	_ = db.QueryRowContext(replica.WithReplica(ctx), "SELECT pg_try_advisory_lock(1)").Scan(&server)
+	fmt.Println("forced to a replica:", server)
+	_ = db.QueryRowContext(replica.WithPrimary(ctx), "SELECT 1").Scan(&server)
+	fmt.Println("forced to the primary:", server)
+	// Output:
+	// declared write function: primary
+	// forced to a replica: replica0
+	// forced to the primary: primary
+}
