@@ -10,9 +10,12 @@ all: test
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/fetch-mysql.sh || echo "*** MySQL 9 could not be fetched: the MySQL tests will skip (PostgreSQL and MariaDB still run)."
 
-# Every test with -race against real PostgreSQL and MariaDB clusters that the
-# tests start and stop themselves; a server that cannot start fails the run.
+# Every test with -race against real PostgreSQL and MariaDB clusters (and
+# Oracle MySQL when scripts/fetch-mysql.sh could fetch it) that the tests
+# start and stop themselves; a PostgreSQL or MariaDB server that cannot start
+# fails the run.
 test: deps
 	$(GO) vet $(PKGS)
 	@status=0; SQLREPLICA_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 20m $(PKGS) || status=$$?; \

@@ -22,7 +22,7 @@ func classifiers(t testing.TB, f corpus.Family) map[string]*router.Classifier {
 	switch f {
 	case corpus.Postgres:
 		return map[string]*router.Classifier{"postgresql": mk(router.PostgreSQL)}
-	case corpus.MySQL:
+	case corpus.MySQL, corpus.MariaDB, corpus.OracleMySQL:
 		return map[string]*router.Classifier{"mysql": mk(router.MySQL), "mariadb": mk(router.MariaDB)}
 	}
 	return map[string]*router.Classifier{

@@ -38,18 +38,19 @@ func TestReadOnlyOracle(t *testing.T) {
 		maxMiss int
 	}{
 		{testcluster.Postgres, corpus.Postgres, router.PostgreSQL, 4},
-		{testcluster.MariaDB, corpus.MySQL, router.MariaDB, 5},
+		{testcluster.MariaDB, corpus.MariaDB, router.MariaDB, 5},
+		{testcluster.MySQL, corpus.OracleMySQL, router.MySQL, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind.String(), func(t *testing.T) {
 			c := clusters.Get(t, tt.kind)
-			db := oracleDB(t, c)
+			db := oracleDB(t, c, corpus.Schema(tt.family))
 			cls, err := router.NewClassifier(tt.dialect, corpus.WriteFunctions...)
 			require.NoError(t, err)
 			var reads, writes, confirmed, rejected, notRun, byDesign int
 			var misses []string
 			for _, tc := range corpus.Cases {
-				if tc.Family != corpus.Any && tc.Family != tt.family {
+				if !tc.Family.In(tt.family) {
 					continue
 				}
 				kind := cls.Classify(tc.SQL)
@@ -91,7 +92,7 @@ func TestReadOnlyOracle(t *testing.T) {
 // oracleDB creates a fresh database with the corpus schema on c's primary
 // and returns a pool on it that runs multi-statement strings and never reuses
 // a session.
-func oracleDB(t *testing.T, c *testcluster.Cluster) *sql.DB {
+func oracleDB(t *testing.T, c *testcluster.Cluster, schema []string) *sql.DB {
 	t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("oracle_%d", time.Now().UnixNano())
@@ -101,10 +102,8 @@ func oracleDB(t *testing.T, c *testcluster.Cluster) *sql.DB {
 	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+name)
 	require.NoError(t, err)
 	var dsn string
-	schema := corpus.MySQLSchema
 	if c.Kind == testcluster.Postgres {
 		dsn = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable&default_query_exec_mode=simple_protocol", c.Primary.Port, name)
-		schema = corpus.PostgresSchema
 	} else {
 		dsn = fmt.Sprintf("app:app@tcp(127.0.0.1:%d)/%s?multiStatements=true", c.Primary.Port, name)
 	}

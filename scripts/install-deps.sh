@@ -30,8 +30,13 @@ fi
 
 echo "install-deps: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Keep the packages from starting their system services (the tests start
+# their own servers): a temporary policy-rc.d where there is none.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+  trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 "${sudo[@]}" apt-get update -qq
-# The packages' own services are not needed (the tests start their own
-# servers); policy-rc.d keeps apt from starting them where that is possible.
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "install-deps: done"

@@ -16,7 +16,35 @@ const (
 	Postgres
 	// MySQL is for MySQL and MariaDB.
 	MySQL
+	// MariaDB is for MariaDB only.
+	MariaDB
+	// OracleMySQL is for Oracle MySQL only.
+	OracleMySQL
 )
+
+// In reports whether a case of family f is valid SQL on servers of family
+// server (Postgres, MariaDB or OracleMySQL).
+func (f Family) In(server Family) bool {
+	switch f {
+	case Any:
+		return true
+	case MySQL:
+		return server == MariaDB || server == OracleMySQL
+	}
+	return f == server
+}
+
+// Schema returns the statements that create what the cases of a server
+// family (Postgres, MariaDB or OracleMySQL) read and write.
+func Schema(server Family) []string {
+	switch server {
+	case Postgres:
+		return PostgresSchema
+	case MariaDB:
+		return append(append([]string(nil), MySQLSchema...), "CREATE SEQUENCE seq1")
+	}
+	return MySQLSchema
+}
 
 // Case is one statement with its expected classification.
 type Case struct {
@@ -54,12 +82,12 @@ var PostgresSchema = []string{
 	`INSERT INTO kv VALUES ('update', 'u'), ('a', 'b')`,
 }
 
-// MySQLSchema creates what the MySQL and MariaDB cases read and write.
+// MySQLSchema creates what the MySQL and MariaDB cases read and write (MariaDB
+// adds a sequence; see Schema).
 var MySQLSchema = []string{
 	"CREATE TABLE users (id int AUTO_INCREMENT PRIMARY KEY, name varchar(100), email varchar(100), created_at timestamp DEFAULT CURRENT_TIMESTAMP)",
 	"CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, user_id int, total decimal(10,2), status varchar(20))",
 	"CREATE TABLE kv (k varchar(100) PRIMARY KEY, v varchar(100))",
-	"CREATE SEQUENCE seq1",
 	"CREATE VIEW v_users AS SELECT id, name FROM users",
 	"CREATE FUNCTION audit_event(k varchar(100)) RETURNS int MODIFIES SQL DATA BEGIN INSERT IGNORE INTO kv VALUES (k, 'audit'); RETURN 1; END",
 	"CREATE PROCEDURE noop() SELECT 1",
@@ -135,7 +163,7 @@ var Cases = []Case{
 	r(Any, `SELECT * FROM kv WHERE k = 'update'`),
 	r(Any, `SELECT * FROM kv WHERE k = 'for update'`),
 	r(Any, `SELECT count(*) AS n FROM users WHERE name <> 'lock'`),
-	r(Any, `VALUES (1)`),
+	r(Postgres, `VALUES (1)`),
 	r(Any, "SELECT\tid\r\nFROM\tusers"),
 	r(Any, `SELECT id FROM users WHERE id = 1 AND (name = 'a' OR name = 'b')`),
 	r(Any, `SELECT id, (SELECT count(*) FROM orders o WHERE o.user_id = u.id) AS n FROM users u`),
@@ -150,7 +178,7 @@ var Cases = []Case{
 	w(Any, "-- comment\nUPDATE users SET name = name WHERE id = 0"),
 	w(Any, `SELECT 1; DELETE FROM orders WHERE id = 0`),
 	w(Any, `SELECT * FROM users FOR UPDATE`),
-	w(Any, `SELECT * FROM users WHERE id = 1 FOR SHARE`),
+	p(Any, `SELECT * FROM users WHERE id = 1 FOR SHARE`),
 	w(Any, `SELECT audit_event('k1')`),
 	w(Any, `(SELECT 1); UPDATE users SET name = name WHERE id = 0`),
 	p(Any, ``),
@@ -312,14 +340,14 @@ var Cases = []Case{
 	r(MySQL, `SHOW CHARACTER SET LIKE 'utf8%'`),
 	r(MySQL, `SHOW COLLATION LIKE 'utf8mb4_bin'`),
 	r(MySQL, `SHOW GRANTS`),
-	r(MySQL, `SHOW MASTER STATUS`),
-	r(MySQL, `SHOW SLAVE STATUS`),
+	r(MariaDB, `SHOW MASTER STATUS`),
+	r(MariaDB, `SHOW SLAVE STATUS`),
 	r(MySQL, `DESCRIBE users`),
 	r(MySQL, `DESC users`),
 	r(MySQL, "DESC `users`"),
 	r(MySQL, `EXPLAIN users`),
 	r(MySQL, `EXPLAIN SELECT * FROM users`),
-	r(MySQL, `EXPLAIN EXTENDED SELECT 1`),
+	r(MariaDB, `EXPLAIN EXTENDED SELECT 1`),
 	r(MySQL, `EXPLAIN FORMAT=JSON SELECT * FROM users`),
 	r(MySQL, `DESCRIBE SELECT * FROM users`),
 	r(MySQL, "SELECT `name` FROM `users`"),
@@ -329,7 +357,7 @@ var Cases = []Case{
 	r(MySQL, `SELECT 1--1`),
 	r(MySQL, `SELECT @@server_id`),
 	r(MySQL, `SELECT @@global.read_only`),
-	r(MySQL, `SELECT @@gtid_current_pos`),
+	r(MariaDB, `SELECT @@gtid_current_pos`),
 	r(MySQL, `SELECT VERSION()`),
 	r(MySQL, `SELECT DATABASE()`),
 	r(MySQL, `SELECT CONNECTION_ID()`),
@@ -364,10 +392,23 @@ var Cases = []Case{
 	r(MySQL, `SELECT COUNT(*) FROM users WHERE created_at > NOW() - INTERVAL 1 DAY`),
 	r(MySQL, `(SELECT id FROM users) UNION (SELECT user_id FROM orders) ORDER BY 1`),
 	r(MySQL, `WITH c AS (SELECT user_id, SUM(total) s FROM orders GROUP BY user_id) SELECT * FROM c`),
-	r(MySQL, `VALUES (1), (2)`),
+	r(MariaDB, `VALUES (1), (2)`),
 	r(MySQL, `SELECT * FROM users WHERE name = 'x' OR 1=1 -- '; DELETE FROM orders`),
 	r(MySQL, `SELECT "it's" AS s`),
 	r(MySQL, `SELECT 'x' || 'y'`),
+
+	// MariaDB-only and MySQL-only reads.
+	r(MariaDB, `SELECT @@gtid_slave_pos, @@gtid_binlog_pos`),
+	r(OracleMySQL, `SHOW BINARY LOG STATUS`),
+	r(OracleMySQL, `SHOW REPLICA STATUS`),
+	r(OracleMySQL, `SELECT @@global.gtid_executed`),
+	r(OracleMySQL, `TABLE users`),
+	r(OracleMySQL, `TABLE users ORDER BY id LIMIT 1`),
+	r(OracleMySQL, `VALUES ROW(1, 'a'), ROW(2, 'b')`),
+	r(OracleMySQL, `EXPLAIN FORMAT=TREE SELECT * FROM users`),
+	r(OracleMySQL, `EXPLAIN ANALYZE SELECT * FROM users`),
+	r(OracleMySQL, `SELECT WAIT_FOR_EXECUTED_GTID_SET('', 0)`),
+	w(OracleMySQL, `TABLE users INTO @x`),
 
 	// MySQL and MariaDB writes and statements that stay on the primary.
 	w(MySQL, `INSERT IGNORE INTO kv VALUES ('a', 'b')`),

@@ -33,6 +33,9 @@ const (
 	Postgres Kind = iota + 1
 	// MariaDB is MariaDB 10.11 with GTID replication.
 	MariaDB
+	// MySQL is Oracle MySQL 9 with GTID replication (best effort: see
+	// scripts/fetch-mysql.sh).
+	MySQL
 )
 
 // String returns the kind's name.
@@ -42,6 +45,8 @@ func (k Kind) String() string {
 		return "postgresql"
 	case MariaDB:
 		return "mariadb"
+	case MySQL:
+		return "mysql"
 	}
 	return "unknown"
 }
@@ -280,6 +285,9 @@ func (s *Server) Stop() error {
 	if s.c.Kind == Postgres {
 		sig = syscall.SIGINT
 	}
+	if s.c.Kind == MySQL && s.Running() {
+		s.killBinlogDumps()
+	}
 	return s.signal(sig, 15*time.Second)
 }
 
@@ -320,7 +328,7 @@ func (s *Server) signal(sig syscall.Signal, grace time.Duration) error {
 // Log returns the end of s's log, for failure messages.
 func (s *Server) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.c.dir, s.Name+".log"))
-	if s.c.Kind == MariaDB {
+	if s.c.Kind != Postgres {
 		e, _ := os.ReadFile(filepath.Join(s.c.dir, s.Name+".err"))
 		b = append(b, e...)
 	}

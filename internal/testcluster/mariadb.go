@@ -144,8 +144,8 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 	return nil
 }
 
-// PointReplica makes r replicate from source by GTID, with an optional
-// apply delay (whole seconds, rounded up).
+// PointReplica makes r replicate from source by GTID (MariaDB or MySQL),
+// with an optional apply delay (whole seconds, rounded up).
 func (c *Cluster) PointReplica(ctx context.Context, r, source *Server, delay time.Duration) error {
 	db, err := c.OpenAdmin(r)
 	if err != nil {
@@ -158,6 +158,15 @@ func (c *Cluster) PointReplica(ctx context.Context, r, source *Server, delay tim
 		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='repl', "+
 			"MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_DELAY=%d", source.Port, secs),
 		"START SLAVE",
+	}
+	if c.Kind == MySQL {
+		stmts = []string{
+			"STOP REPLICA",
+			fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=%d, SOURCE_USER='repl', "+
+				"SOURCE_PASSWORD='repl', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1, "+
+				"SOURCE_DELAY=%d", source.Port, secs),
+			"START REPLICA",
+		}
 	}
 	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -194,9 +203,10 @@ func (c *Cluster) waitReplicating(ctx context.Context) error {
 	return nil
 }
 
-// slaveThreads reads the replication threads' state from SHOW SLAVE STATUS.
+// slaveThreads reads the replication threads' state from SHOW REPLICA
+// STATUS (MariaDB accepts it too).
 func slaveThreads(ctx context.Context, db *sql.DB) (io, sqlThread, lastError string, err error) {
-	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+	rows, err := db.QueryContext(ctx, "SHOW REPLICA STATUS")
 	if err != nil {
 		return "", "", "", err
 	}
@@ -218,9 +228,9 @@ func slaveThreads(ctx context.Context, db *sql.DB) (io, sqlThread, lastError str
 	}
 	for i, col := range cols {
 		switch strings.ToLower(col) {
-		case "slave_io_running":
+		case "slave_io_running", "replica_io_running":
 			io = vals[i].String
-		case "slave_sql_running":
+		case "slave_sql_running", "replica_sql_running":
 			sqlThread = vals[i].String
 		case "last_error":
 			lastError = vals[i].String

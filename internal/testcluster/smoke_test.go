@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { os.Exit(clusters.Run(m)) }
 // TestClustersReplicate checks the harness itself: every server answers,
 // replicas are replicas, and a row written on the primary reaches them.
 func TestClustersReplicate(t *testing.T) {
-	for _, k := range []testcluster.Kind{testcluster.Postgres, testcluster.MariaDB} {
+	for _, k := range []testcluster.Kind{testcluster.Postgres, testcluster.MariaDB, testcluster.MySQL} {
 		t.Run(k.String(), func(t *testing.T) {
 			t0 := time.Now()
 			c := clusters.Get(t, k)
@@ -29,7 +29,7 @@ func TestClustersReplicate(t *testing.T) {
 				}
 				var v string
 				q := "SELECT pg_is_in_recovery()::text"
-				if k == testcluster.MariaDB {
+				if k != testcluster.Postgres {
 					q = "SELECT CONCAT(@@server_id, ' read_only=', @@read_only)"
 				}
 				if err := db.QueryRowContext(ctx, q).Scan(&v); err != nil {

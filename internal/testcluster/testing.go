@@ -103,6 +103,8 @@ func start(ctx context.Context, k Kind, opts Options) (*Cluster, error) {
 		return StartPostgres(ctx, opts)
 	case MariaDB:
 		return StartMariaDB(ctx, opts)
+	case MySQL:
+		return StartMySQL(ctx, opts)
 	}
 	return nil, fmt.Errorf("testcluster: unknown kind %d", k)
 }
@@ -111,7 +113,9 @@ func start(ctx context.Context, k Kind, opts Options) (*Cluster, error) {
 // it with a message no one can miss.
 func unavailable(tb testing.TB, k Kind, err error) {
 	tb.Helper()
-	if os.Getenv(RequireEnv) != "" {
+	// MySQL comes from a best-effort route that may break as Debian sid
+	// changes: it never fails the run, it skips loudly.
+	if os.Getenv(RequireEnv) != "" && k != MySQL {
 		tb.Fatalf("cannot start a %s cluster (required by %s): %v", k, RequireEnv, err)
 	}
 	tb.Skipf("\n*** SKIPPING INTEGRATION TEST: cannot start a %s cluster: %v\n*** Run `make test` to install and start the servers.", k, err)
