@@ -214,6 +214,21 @@ func (c *Cluster) writeFile(path, content string) error {
 	return nil
 }
 
+// mkdir makes a directory in the cluster's directory that the cluster's
+// user owns.
+func (c *Cluster) mkdir(name string) (string, error) {
+	dir := filepath.Join(c.dir, name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	if c.cred != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
 func (c *Cluster) appendFile(path, content string) error {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

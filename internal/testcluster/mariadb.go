@@ -68,11 +68,15 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 		return err
 	}
 	template := filepath.Join(c.dir, "template")
-	args := []string{"--no-defaults", "--datadir=" + template, "--skip-test-db", "--skip-name-resolve",
-		"--auth-root-authentication-method=socket", "--extra-file=" + boot}
-	if c.cred != nil {
-		args = append(args, "--user=mysql")
+	// Every MariaDB and MySQL server deletes the #sql* files in its tmpdir
+	// when it starts: each gets a tmpdir of its own, or servers starting at
+	// once (in other test binaries too) delete each other's temporary tables.
+	tmp, err := c.mkdir("template-tmp")
+	if err != nil {
+		return err
 	}
+	args := []string{"--no-defaults", "--datadir=" + template, "--skip-test-db", "--skip-name-resolve",
+		"--auth-root-authentication-method=socket", "--extra-file=" + boot, "--tmpdir=" + tmp}
 	if err := c.run(ctx, installer, args...); err != nil {
 		return err
 	}
@@ -91,6 +95,10 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 			return err
 		}
 		s.Port = port
+		tmp, err := c.mkdir(name + "-tmp")
+		if err != nil {
+			return err
+		}
 		s.args = []string{server, "--no-defaults",
 			"--datadir=" + s.Dir,
 			"--socket=" + filepath.Join(c.dir, name+".sock"),
@@ -112,7 +120,7 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 			"--sync-binlog=0",
 			"--performance-schema=OFF",
 			"--max-connections=200",
-			"--tmpdir=" + c.dir,
+			"--tmpdir=" + tmp,
 		}
 		if i > 0 {
 			s.args = append(s.args, "--read-only=1")

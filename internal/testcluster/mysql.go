@@ -85,8 +85,12 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 		return err
 	}
 	template := filepath.Join(c.dir, "template")
+	tmp, err := c.mkdir("template-tmp") // a tmpdir per server: see startMariaDB
+	if err != nil {
+		return err
+	}
 	cmd := mysqld(root, "--initialize-insecure", "--datadir="+template, "--init-file="+initFile,
-		"--log-error="+filepath.Join(c.dir, "initialize.err"))
+		"--log-error="+filepath.Join(c.dir, "initialize.err"), "--tmpdir="+tmp)
 	if err := c.run(ctx, cmd[0], cmd[1:]...); err != nil {
 		b, _ := os.ReadFile(filepath.Join(c.dir, "initialize.err"))
 		return fmt.Errorf("%w\n%s", err, tail(b, 2000))
@@ -110,6 +114,10 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 			return err
 		}
 		s.Port = port
+		tmp, err := c.mkdir(name + "-tmp")
+		if err != nil {
+			return err
+		}
 		s.args = mysqld(root,
 			"--datadir="+s.Dir,
 			"--socket="+filepath.Join(c.dir, name+".sock"),
@@ -132,7 +140,7 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 			"--sync-binlog=0",
 			"--performance-schema=OFF",
 			"--max-connections=200",
-			"--tmpdir="+c.dir,
+			"--tmpdir="+tmp,
 			"--skip-replica-start",
 		)
 		if i > 0 {
