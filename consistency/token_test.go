@@ -77,7 +77,9 @@ func TestParseTokenRejectsGarbage(t *testing.T) {
 }
 
 func TestCovers(t *testing.T) {
-	pg := func(sys uint64, tli uint32, lsn uint64) consistency.Token { return consistency.PostgresToken(sys, tli, lsn) }
+	pg := func(sys uint64, tli uint32, lsn uint64) consistency.Token {
+		return consistency.PostgresToken(sys, tli, lsn)
+	}
 	tests := []struct {
 		name string
 		p, t consistency.Token
