@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -24,16 +25,21 @@ import (
 //
 // A DB is safe for concurrent use by multiple goroutines.
 type DB struct {
-	primary  *node
-	replicas []*node
-	owned    bool // Close closes the pools (the DB opened them)
+	primary  *node   // the node given as primary: writes go there until checks say otherwise
+	replicas []*node // the nodes given as replicas
+	all      []*node // primary then replicas; node.idx indexes it
+	owned    bool    // Close closes the pools (the DB opened them)
 
-	cls     atomic.Pointer[classCache]
-	dialect atomic.Uint32 // router.Dialect
-	rr      atomic.Uint64 // round-robin counter over replicas
-	closed  atomic.Bool
-	log     *slog.Logger
-	cfg     config
+	cls      atomic.Pointer[classCache]
+	dialect  atomic.Uint32 // router.Dialect
+	view     atomic.Pointer[view]
+	checker  *health.Checker
+	balancer router.Balancer
+	// countInFlight is set when the balancer reads Candidate.InFlight.
+	countInFlight bool
+	closed        atomic.Bool
+	log           *slog.Logger
+	cfg           config
 
 	stop      context.CancelFunc // stops background goroutines
 	wg        sync.WaitGroup     // background goroutines
@@ -43,8 +49,10 @@ type DB struct {
 
 // node is one pool and its name in errors and logs.
 type node struct {
-	name string
-	db   *sql.DB
+	name     string
+	db       *sql.DB
+	idx      int // in DB.all and in health snapshots
+	inFlight atomic.Int64
 }
 
 // Compile-time checks: DB and Tx serve where sqlc's generated code expects
@@ -72,17 +80,36 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("%w: primary", ErrNilPool)
 	}
 	db := &DB{primary: &node{name: "primary", db: primary}}
+	db.all = []*node{db.primary}
 	for i, r := range replicas {
 		if r == nil {
 			return nil, fmt.Errorf("%w: replica %d", ErrNilPool, i)
 		}
-		db.replicas = append(db.replicas, &node{name: fmt.Sprintf("replica%d", i), db: r})
+		n := &node{name: fmt.Sprintf("replica%d", i), db: r, idx: i + 1}
+		db.replicas = append(db.replicas, n)
+		db.all = append(db.all, n)
 	}
 	for _, o := range opts {
 		if o != nil {
 			o(&db.cfg)
 		}
 	}
+	if len(db.cfg.weights) > len(replicas) {
+		return nil, fmt.Errorf("replica: %d weights for %d replicas", len(db.cfg.weights), len(replicas))
+	}
+	for _, w := range db.cfg.weights {
+		if w < 1 {
+			return nil, fmt.Errorf("replica: weight %d is not positive", w)
+		}
+	}
+	if db.cfg.fallback == 0 {
+		db.cfg.fallback = FallbackPrimary
+	}
+	db.balancer = db.cfg.balancer
+	if db.balancer == nil {
+		db.balancer = router.RoundRobin()
+	}
+	db.countInFlight = router.UsesInFlight(db.balancer)
 	db.log = db.cfg.logger
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
@@ -95,8 +122,25 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	if err := db.setDialect(d); err != nil {
 		return nil, err
 	}
+	hn := make([]health.Node, len(db.all))
+	for i, n := range db.all {
+		hn[i] = health.Node{Name: n.name, DB: n.db, Primary: i == 0}
+	}
+	hc := db.cfg.check
+	hc.Dialect = db.Dialect
+	hc.OnSnapshot = db.buildView
+	checker, err := health.NewChecker(hn, hc)
+	if err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	db.checker = checker
 	ctx, cancel := context.WithCancel(context.Background())
 	db.stop = cancel
+	db.wg.Add(1)
+	go func() {
+		defer db.wg.Done()
+		checker.Run(ctx)
+	}()
 	if detect {
 		db.wg.Add(1)
 		go db.detectDialect(ctx)
@@ -192,22 +236,51 @@ func (db *DB) detectDialect(ctx context.Context) {
 // version shows MariaDB; zero for an unknown driver).
 func (db *DB) Dialect() router.Dialect { return router.Dialect(db.dialect.Load()) }
 
-// Primary returns the primary's pool.
-func (db *DB) Primary() *sql.DB { return db.primary.db }
+// Primary returns the pool writes go to now: the node given as primary, or
+// the node that took over when an external fail-over promoted it.
+func (db *DB) Primary() *sql.DB { return db.view.Load().writer.db }
 
-// Replicas returns the replicas' pools, in the order given.
+// Replicas returns the pools of every node but [DB.Primary], in the order
+// given.
 func (db *DB) Replicas() []*sql.DB {
-	out := make([]*sql.DB, len(db.replicas))
-	for i, n := range db.replicas {
+	w := db.view.Load().writer
+	out := make([]*sql.DB, 0, len(db.all)-1)
+	for _, n := range db.all {
+		if n != w {
+			out = append(out, n.db)
+		}
+	}
+	return out
+}
+
+// Pools returns every node's pool, the given primary first, in the order of
+// [DB.Status]'s nodes.
+func (db *DB) Pools() []*sql.DB {
+	out := make([]*sql.DB, len(db.all))
+	for i, n := range db.all {
 		out[i] = n.db
 	}
 	return out
 }
 
-// nodes returns the primary followed by the replicas.
-func (db *DB) nodes() []*node {
-	return append([]*node{db.primary}, db.replicas...)
+// Status returns what the last health checks found about every node: role,
+// health, lag, position, latency, replication state and last error. The
+// result is a copy the caller may keep.
+func (db *DB) Status() health.Snapshot {
+	s := *db.checker.Snapshot()
+	s.Nodes = append([]health.Status(nil), s.Nodes...)
+	return s
 }
+
+// CheckNow runs a round of health checks at once and waits for it, for
+// callers that must not wait for the next interval (tests, a deploy step).
+func (db *DB) CheckNow(ctx context.Context) health.Snapshot {
+	db.checker.Check(ctx)
+	return db.Status()
+}
+
+// nodes returns every node, the given primary first.
+func (db *DB) nodes() []*node { return db.all }
 
 // Close stops the DB's background work and waits for it to end. If the DB
 // was made by [Open], Close also closes its pools. After Close, every method

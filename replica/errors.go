@@ -2,15 +2,12 @@ package replica
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
-	"strings"
-	"syscall"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sqlreplica/sqlreplica/internal/dberr"
 )
 
 var (
@@ -18,6 +15,15 @@ var (
 	ErrClosed = errors.New("replica: database is closed")
 	// ErrNilPool is returned by [New] for a nil primary or replica pool.
 	ErrNilPool = errors.New("replica: nil pool")
+	// ErrSplitBrain is returned for a write while more than one node reports
+	// itself writable: writing to either could make them diverge, so writes
+	// are refused until only one node is writable. The write was not sent.
+	ErrSplitBrain = errors.New("replica: split brain: more than one node accepts writes; the write was not sent")
+	// ErrReadOnlyPrimary is wrapped by the error of a write that the node
+	// taken for the primary refused as read-only (it was demoted, or another
+	// node was promoted). The write was not applied and is safe to retry once
+	// the checks have found the new primary, which they start at once.
+	ErrReadOnlyPrimary = errors.New("replica: the primary refused the write as read-only; it was not applied and is safe to retry")
 )
 
 // NodeError is an error from one node, named "primary" or "replicaN" (N
@@ -49,10 +55,10 @@ func classifyFailure(ctx context.Context, err error) failure {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return failFinal
 	}
-	if isReadOnlyError(err) {
+	if dberr.IsReadOnly(err) {
 		return failReadOnly
 	}
-	if isConnError(err) {
+	if dberr.IsConn(err) {
 		return failNode
 	}
 	var pe *pgconn.PgError
@@ -69,60 +75,4 @@ func classifyFailure(ctx context.Context, err error) failure {
 		return failNode
 	}
 	return failFinal
-}
-
-// isConnError reports whether err means the connection to the node failed
-// or the node is going away, rather than that the statement failed.
-func isConnError(err error) bool {
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || pgconn.SafeToRetry(err) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case strings.HasPrefix(pe.Code, "08"): // connection_exception
-			return true
-		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // shutting down or starting up
-			return true
-		}
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1053, // ER_SERVER_SHUTDOWN
-			1927,                               // ER_CONNECTION_KILLED
-			1152, 1153, 1158, 1159, 1160, 1161: // aborted connection, network read/write errors
-			return true
-		}
-	}
-	return false
-}
-
-// isReadOnlyError reports whether err is a server refusing a write because it
-// or the transaction is read-only: nothing was applied.
-func isReadOnlyError(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "25006" // read_only_sql_transaction
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1290, // ER_OPTION_PREVENTS_STATEMENT (--read-only)
-			1792, // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
-			1836: // ER_READ_ONLY_MODE
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"errors"
 )
 
 // ExecContext runs a statement that returns no rows: on a replica when it
@@ -12,14 +13,16 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	if !db.isRead(ctx, query) {
-		return db.primary.db.ExecContext(ctx, query, args...)
-	}
 	var res sql.Result
-	err := db.onReplica(ctx, func(n *node) (err error) {
+	fn := func(n *node) (err error) {
 		res, err = n.db.ExecContext(ctx, query, args...)
 		return err
-	})
+	}
+	if o := optsFrom(ctx); db.isRead(o, query) {
+		err := db.onReplica(ctx, o, fn)
+		return res, err
+	}
+	err := db.onPrimary(fn)
 	return res, err
 }
 
@@ -36,14 +39,16 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	if !db.isRead(ctx, query) {
-		return db.primary.db.QueryContext(ctx, query, args...)
-	}
 	var rows *sql.Rows
-	err := db.onReplica(ctx, func(n *node) (err error) {
+	fn := func(n *node) (err error) {
 		rows, err = n.db.QueryContext(ctx, query, args...)
 		return err
-	})
+	}
+	if o := optsFrom(ctx); db.isRead(o, query) {
+		err := db.onReplica(ctx, o, fn)
+		return rows, err
+	}
+	err := db.onPrimary(fn)
 	return rows, err
 }
 
@@ -54,19 +59,23 @@ func (db *DB) Query(query string, args ...any) (*sql.Rows, error) {
 
 // QueryRowContext runs a statement expected to return at most one row,
 // routed and retried as [DB.QueryContext]. Errors are deferred to the Row's
-// Scan, as with *sql.DB.
+// Scan, as with *sql.DB; [ErrSplitBrain] and [ErrClosed] too.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if db.closed.Load() {
-		return db.primary.db.QueryRowContext(closedCtx{ctx}, query, args...)
-	}
-	if !db.isRead(ctx, query) {
-		return db.primary.db.QueryRowContext(ctx, query, args...)
+		return db.primary.db.QueryRowContext(closedCtx{ctx, ErrClosed}, query, args...)
 	}
 	var row *sql.Row
-	_ = db.onReplica(ctx, func(n *node) error {
+	fn := func(n *node) error {
 		row = n.db.QueryRowContext(ctx, query, args...)
 		return row.Err()
-	})
+	}
+	if o := optsFrom(ctx); db.isRead(o, query) {
+		_ = db.onReplica(ctx, o, fn)
+		return row
+	}
+	if err := db.onPrimary(fn); row == nil || errors.Is(err, ErrReadOnlyPrimary) {
+		return db.primary.db.QueryRowContext(closedCtx{ctx, err}, query, args...)
+	}
 	return row
 }
 
@@ -76,23 +85,25 @@ func (db *DB) QueryRow(query string, args ...any) *sql.Row {
 }
 
 // PrepareContext prepares a statement on the node its class sends it to: a
-// replica (chosen round-robin, the next one if it cannot prepare) for a read,
-// the primary otherwise. It is prepared there only, not on every node, and
-// the *sql.Stmt stays bound to that node: for reads spread over every
-// replica, run the query unprepared (both drivers cache prepared statements
-// per connection).
+// replica (picked by the balancer, the next one if it cannot prepare) for a
+// read, the primary otherwise. It is prepared there only, not on every node,
+// and the *sql.Stmt stays bound to that node: for reads spread over every
+// replica and following fail-overs, run the query unprepared (both drivers
+// cache prepared statements per connection).
 func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	if !db.isRead(ctx, query) {
-		return db.primary.db.PrepareContext(ctx, query)
-	}
 	var st *sql.Stmt
-	err := db.onReplica(ctx, func(n *node) (err error) {
+	fn := func(n *node) (err error) {
 		st, err = n.db.PrepareContext(ctx, query)
 		return err
-	})
+	}
+	if o := optsFrom(ctx); db.isRead(o, query) {
+		err := db.onReplica(ctx, o, fn)
+		return st, err
+	}
+	err := db.onPrimary(fn)
 	return st, err
 }
 
@@ -107,13 +118,15 @@ func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	if len(db.replicas) == 0 || hintFrom(ctx) != hintReplica {
-		return db.primary.db.Conn(ctx)
-	}
 	var c *sql.Conn
-	err := db.onReplica(ctx, func(n *node) (err error) {
+	fn := func(n *node) (err error) {
 		c, err = n.db.Conn(ctx)
 		return err
-	})
+	}
+	if o := optsFrom(ctx); len(db.replicas) > 0 && o != nil && o.hint == hintReplica {
+		err := db.onReplica(ctx, o, fn)
+		return c, err
+	}
+	err := db.onPrimary(fn)
 	return c, err
 }

@@ -24,22 +24,20 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	if !db.txOnReplica(ctx, opts) {
-		tx, err := db.primary.db.BeginTx(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &Tx{tx: tx, node: db.primary}, nil
-	}
 	var t *Tx
-	err := db.onReplica(ctx, func(n *node) error {
+	fn := func(n *node) error {
 		tx, err := n.db.BeginTx(ctx, opts)
 		if err != nil {
 			return err
 		}
 		t = &Tx{tx: tx, node: n}
 		return nil
-	})
+	}
+	if db.txOnReplica(ctx, opts) {
+		err := db.onReplica(ctx, optsFrom(ctx), fn)
+		return t, err
+	}
+	err := db.onPrimary(fn)
 	return t, err
 }
 

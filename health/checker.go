@@ -1,0 +1,418 @@
+package health
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sqlreplica/sqlreplica/consistency"
+	"github.com/sqlreplica/sqlreplica/router"
+)
+
+// Node is one database a Checker watches.
+type Node struct {
+	// Name identifies the node in statuses and events.
+	Name string
+	// DB is the node's pool. Checks borrow its connections.
+	DB *sql.DB
+	// Primary marks the node expected to take writes until checks say
+	// otherwise.
+	Primary bool
+}
+
+// Config tunes a Checker. The zero value gives the defaults written on each
+// field.
+type Config struct {
+	// Interval between rounds of checks (default 1s), each with a jitter of
+	// up to a tenth either way.
+	Interval time.Duration
+	// Timeout of one check of one node (default 1s).
+	Timeout time.Duration
+	// Fall is how many checks in a row must fail before a node leaves
+	// rotation (default 2). A check or connection whose connection fails
+	// (refused, reset) takes the node out at once.
+	Fall int
+	// Rise is how many checks in a row must succeed before a node that left
+	// rotation comes back (default 2).
+	Rise int
+	// LagAlert is the replica lag above which a LagHigh event fires; zero
+	// turns lag events off.
+	LagAlert time.Duration
+	// Dialect returns the servers' dialect; nil or zero means unknown, and
+	// checks then only ping.
+	Dialect func() router.Dialect
+	// Logger receives events; nil discards them.
+	Logger *slog.Logger
+	// OnEvent, if set, is called for every event, from the checker's
+	// goroutine: it must not block.
+	OnEvent func(Event)
+	// OnSnapshot, if set, is called with every snapshot as it is published,
+	// in order, from the publishing goroutine: it must be quick.
+	OnSnapshot func(*Snapshot)
+}
+
+// ErrNoNodes is returned by [NewChecker] for an empty node list.
+var ErrNoNodes = errors.New("health: no nodes")
+
+// Checker checks every node in the background, in parallel, and publishes
+// each round's result as an immutable [Snapshot] that readers load without a
+// lock. A Checker is safe for concurrent use.
+type Checker struct {
+	nodes   []Node
+	cfg     Config
+	log     *slog.Logger
+	snap    atomic.Pointer[Snapshot]
+	trigger chan struct{} // buffered 1: asks for a round now
+
+	// mu guards the fields below and serialises publishing.
+	mu      sync.Mutex
+	state   []nodeState
+	history []sample // the primary's positions, oldest first, each when first seen
+	split   bool
+}
+
+type nodeState struct {
+	fails, oks int
+	healthy    bool
+	status     Status
+	lagAlerted bool
+}
+
+// sample is a position the primary reached, and when it was first seen.
+type sample struct {
+	at  time.Time
+	pos consistency.Token
+}
+
+const maxHistory = 1024
+
+// NewChecker returns a checker for nodes. Until its first round, every node
+// is taken to be healthy in the role it was given, so that nothing waits for
+// the first check. Start it with [Checker.Run].
+func NewChecker(nodes []Node, cfg Config) (*Checker, error) {
+	if len(nodes) == 0 {
+		return nil, ErrNoNodes
+	}
+	for i, n := range nodes {
+		if n.DB == nil {
+			return nil, fmt.Errorf("health: node %d (%s) has a nil pool", i, n.Name)
+		}
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
+	if cfg.Fall <= 0 {
+		cfg.Fall = 2
+	}
+	if cfg.Rise <= 0 {
+		cfg.Rise = 2
+	}
+	c := &Checker{nodes: nodes, cfg: cfg, log: cfg.Logger, trigger: make(chan struct{}, 1)}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.state = make([]nodeState, len(nodes))
+	snap := &Snapshot{Nodes: make([]Status, len(nodes)), Writer: -1, Time: time.Now()}
+	for i, n := range nodes {
+		role := Replica
+		if n.Primary {
+			role = Primary
+			if snap.Writer < 0 {
+				snap.Writer = i
+			}
+		}
+		st := Status{Name: n.Name, Role: role, Healthy: true, Reachable: true, Writable: n.Primary}
+		c.state[i] = nodeState{healthy: true, status: st}
+		snap.Nodes[i] = st
+	}
+	c.publishLocked(snap)
+	return c, nil
+}
+
+// Snapshot returns the latest snapshot. It never blocks.
+func (c *Checker) Snapshot() *Snapshot { return c.snap.Load() }
+
+// Trigger asks for a round of checks now, without waiting for it.
+func (c *Checker) Trigger() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run checks every node each interval, and at once when triggered, until ctx
+// is done. Call it once, in its own goroutine.
+func (c *Checker) Run(ctx context.Context) {
+	timer := time.NewTimer(0) // the first round runs at once
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-c.trigger:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		c.Check(ctx)
+		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(c.cfg.Interval))
+		timer.Reset(c.cfg.Interval + jitter)
+	}
+}
+
+// MarkDown takes node i out of rotation at once because a connection to it
+// failed (passive ejection), and asks for a round of checks. The node comes
+// back after Rise good checks.
+func (c *Checker) MarkDown(i int, err error) {
+	if i < 0 || i >= len(c.nodes) {
+		return
+	}
+	c.mu.Lock()
+	st := &c.state[i]
+	if !st.healthy {
+		c.mu.Unlock()
+		c.Trigger()
+		return
+	}
+	st.healthy, st.oks, st.fails = false, 0, c.cfg.Fall
+	st.status.Healthy = false
+	if err != nil {
+		st.status.LastError = err.Error()
+	}
+	prev := c.snap.Load()
+	snap := &Snapshot{Nodes: append([]Status(nil), prev.Nodes...), Writer: prev.Writer,
+		WriterKnown: prev.WriterKnown, SplitBrain: prev.SplitBrain, Time: time.Now()}
+	snap.Nodes[i] = st.status
+	c.publishLocked(snap)
+	c.mu.Unlock()
+	c.emit(Event{Kind: NodeDown, Node: c.nodes[i].Name, Time: snap.Time, Role: st.status.Role, Detail: st.status.LastError})
+	c.Trigger()
+}
+
+// Check runs one round of checks now, publishes and returns its snapshot.
+func (c *Checker) Check(ctx context.Context) *Snapshot {
+	var d router.Dialect
+	if c.cfg.Dialect != nil {
+		d = c.cfg.Dialect()
+	}
+	results := make([]probeResult, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			defer cancel()
+			results[i] = probe(pctx, n.DB, d)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return c.Snapshot() // closing: publish nothing half-done
+	}
+	c.mu.Lock()
+	snap, events := c.applyLocked(results)
+	c.publishLocked(snap)
+	c.mu.Unlock()
+	for _, e := range events {
+		c.emit(e)
+	}
+	return snap
+}
+
+// applyLocked folds a round's results into the state and builds the next
+// snapshot and the events it causes.
+func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
+	prev := c.snap.Load()
+	now := time.Now()
+	var events []Event
+	snap := &Snapshot{Nodes: make([]Status, len(c.nodes)), Writer: prev.Writer, Time: now}
+	writable := 0
+	for i, r := range results {
+		st := &c.state[i]
+		s := st.status
+		s.CheckedAt = r.at
+		wasHealthy := st.healthy
+		if r.err != nil {
+			st.oks = 0
+			st.fails++
+			if r.hard {
+				st.fails = max(st.fails, c.cfg.Fall)
+			}
+			if st.fails >= c.cfg.Fall {
+				st.healthy = false
+			}
+			s.Reachable = false
+			s.LastError = r.err.Error()
+		} else {
+			st.fails = 0
+			st.oks++
+			if !st.healthy && st.oks >= c.cfg.Rise {
+				st.healthy = true
+			}
+			s.Reachable = true
+			s.Latency = ewma(s.Latency, r.latency)
+			if r.role != 0 {
+				if s.Role != 0 && s.Role != r.role {
+					events = append(events, Event{Kind: RoleChange, Node: c.nodes[i].Name, Time: now, Role: r.role,
+						Detail: fmt.Sprintf("%s → %s", s.Role, r.role)})
+				}
+				s.Role, s.Writable = r.role, r.writable
+				s.Position, s.Received = r.position, r.received
+				if r.repl.LastError != "" && r.repl.LastError != s.Replication.LastError {
+					events = append(events, Event{Kind: ReplicationError, Node: c.nodes[i].Name, Time: now, Role: s.Role, Detail: r.repl.LastError})
+				}
+				s.Replication = r.repl
+			}
+			if st.healthy {
+				s.LastError = ""
+			}
+		}
+		s.Healthy = st.healthy
+		if wasHealthy != st.healthy {
+			kind := NodeUp
+			if !st.healthy {
+				kind = NodeDown
+			}
+			events = append(events, Event{Kind: kind, Node: c.nodes[i].Name, Time: now, Role: s.Role, Detail: s.LastError})
+		}
+		if s.Reachable && s.Writable {
+			writable++
+			snap.Writer = i
+		}
+		st.status = s
+		snap.Nodes[i] = s
+	}
+	switch {
+	case writable == 1:
+		snap.WriterKnown = true
+	case writable > 1:
+		snap.SplitBrain = true
+		snap.Writer = prev.Writer // never move writes during a split brain
+	}
+	if snap.SplitBrain != c.split {
+		c.split = snap.SplitBrain
+		e := Event{Kind: SplitBrainOver, Time: now, Detail: "one writable node again"}
+		if snap.SplitBrain {
+			e = Event{Kind: SplitBrain, Time: now, Detail: fmt.Sprintf("%d nodes report themselves writable; writes are refused", writable)}
+		}
+		events = append(events, e)
+	}
+	events = append(events, c.lagLocked(snap, now)...)
+	return snap, events
+}
+
+// lagLocked records the primary's position and measures each replica's lag
+// against the history of positions the primary reached.
+func (c *Checker) lagLocked(snap *Snapshot, now time.Time) []Event {
+	var primary consistency.Token
+	if snap.WriterKnown {
+		primary = snap.Nodes[snap.Writer].Position
+		if !primary.IsZero() {
+			n := len(c.history)
+			switch {
+			case n > 0 && !c.history[n-1].pos.SameOrigin(primary):
+				c.history = c.history[:0] // a new cluster or timeline: start over
+				c.history = append(c.history, sample{now, primary})
+			case n == 0 || !c.history[n-1].pos.Covers(primary) || !primary.Covers(c.history[n-1].pos):
+				c.history = append(c.history, sample{now, primary})
+				if len(c.history) > maxHistory {
+					c.history = append(c.history[:0], c.history[len(c.history)-maxHistory:]...)
+				}
+			}
+		}
+	}
+	var events []Event
+	for i := range snap.Nodes {
+		s := &snap.Nodes[i]
+		if i == snap.Writer && snap.WriterKnown {
+			s.Lag = Lag{Known: true}
+		} else {
+			s.Lag = c.measureLocked(s, primary, now)
+		}
+		c.state[i].status.Lag = s.Lag
+		if c.cfg.LagAlert <= 0 || s.Role != Replica {
+			continue
+		}
+		st := &c.state[i]
+		high := !s.Lag.Known && s.Reachable || s.Lag.Known && s.Lag.Time > c.cfg.LagAlert
+		if high != st.lagAlerted {
+			st.lagAlerted = high
+			kind, detail := LagNormal, "lag back under the alert threshold"
+			if high {
+				kind, detail = LagHigh, fmt.Sprintf("lag over %v", c.cfg.LagAlert)
+				if !s.Lag.Known {
+					detail = "lag unknown"
+				}
+			}
+			events = append(events, Event{Kind: kind, Node: s.Name, Time: now, Role: s.Role, Lag: s.Lag.Time, Detail: detail})
+		}
+	}
+	return events
+}
+
+func (c *Checker) measureLocked(s *Status, primary consistency.Token, now time.Time) Lag {
+	if !s.Reachable || s.Position.IsZero() || primary.IsZero() {
+		return Lag{}
+	}
+	bytes, ok := s.Position.Behind(primary)
+	if !ok {
+		return Lag{}
+	}
+	lag := Lag{Bytes: bytes, Known: true}
+	for _, h := range c.history {
+		if !h.pos.SameOrigin(s.Position) {
+			return Lag{}
+		}
+		if !s.Position.Covers(h.pos) {
+			lag.Time = now.Sub(h.at)
+			break
+		}
+	}
+	return lag
+}
+
+func (c *Checker) publishLocked(s *Snapshot) {
+	c.snap.Store(s)
+	if c.cfg.OnSnapshot != nil {
+		c.cfg.OnSnapshot(s)
+	}
+}
+
+func (c *Checker) emit(e Event) {
+	attrs := []any{"event", e.Kind.String(), "role", e.Role.String()}
+	if e.Node != "" {
+		attrs = append(attrs, "node", e.Node)
+	}
+	if e.Kind == LagHigh || e.Kind == LagNormal {
+		attrs = append(attrs, "lag", e.Lag)
+	}
+	if e.Detail != "" {
+		attrs = append(attrs, "detail", e.Detail)
+	}
+	c.log.Log(context.Background(), e.level(), "health: "+e.Kind.String(), attrs...)
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(e)
+	}
+}
+
+// ewma folds a new latency into a moving average that weighs it 30%.
+func ewma(avg, x time.Duration) time.Duration {
+	if avg == 0 {
+		return x
+	}
+	return time.Duration(0.7*float64(avg) + 0.3*float64(x))
+}

@@ -1,0 +1,63 @@
+package health
+
+import (
+	"log/slog"
+	"time"
+)
+
+// EventKind names what happened to a node.
+type EventKind uint8
+
+const (
+	// NodeDown: the node left rotation (checks failed, or a connection to
+	// it failed).
+	NodeDown EventKind = iota + 1
+	// NodeUp: the node came back into rotation.
+	NodeUp
+	// RoleChange: the node reports another role (a promotion, a demotion).
+	RoleChange
+	// LagHigh: the replica's lag went over the alert threshold.
+	LagHigh
+	// LagNormal: the replica's lag came back under the alert threshold.
+	LagNormal
+	// SplitBrain: more than one node reports itself writable.
+	SplitBrain
+	// SplitBrainOver: only one node reports itself writable again.
+	SplitBrainOver
+	// ReplicationError: the replica reports a replication error.
+	ReplicationError
+)
+
+var eventNames = [...]string{
+	NodeDown: "node down", NodeUp: "node up", RoleChange: "role change", LagHigh: "lag high",
+	LagNormal: "lag normal", SplitBrain: "split brain", SplitBrainOver: "split brain over",
+	ReplicationError: "replication error",
+}
+
+// String names the kind.
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) && k != 0 {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is a change the checker saw. It never holds a password or a DSN.
+type Event struct {
+	Kind   EventKind
+	Node   string // empty for SplitBrain and SplitBrainOver
+	Time   time.Time
+	Role   Role          // the node's role after the event
+	Lag    time.Duration // LagHigh and LagNormal
+	Detail string        // the error, or what changed
+}
+
+func (e Event) level() slog.Level {
+	switch e.Kind {
+	case NodeDown, LagHigh, ReplicationError:
+		return slog.LevelWarn
+	case SplitBrain:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

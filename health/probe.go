@@ -1,0 +1,211 @@
+package health
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sqlreplica/sqlreplica/consistency"
+	"github.com/sqlreplica/sqlreplica/internal/dberr"
+	"github.com/sqlreplica/sqlreplica/router"
+)
+
+// probeResult is what one check of one node found.
+type probeResult struct {
+	err      error
+	hard     bool // the connection itself failed: take the node out at once
+	latency  time.Duration
+	at       time.Time
+	role     Role // zero: the probe cannot tell (unknown dialect)
+	writable bool
+	position consistency.Token
+	received consistency.Token
+	repl     Replication
+}
+
+// probe checks one node with the queries of its dialect. With an unknown
+// dialect it only pings.
+func probe(ctx context.Context, db *sql.DB, d router.Dialect) (r probeResult) {
+	start := time.Now()
+	defer func() {
+		r.at = time.Now()
+		r.latency = r.at.Sub(start)
+		if r.err != nil {
+			r.hard = dberr.IsConn(r.err) && ctx.Err() == nil
+		}
+	}()
+	switch d {
+	case router.PostgreSQL:
+		r.err = probePostgres(ctx, db, &r)
+	case router.MySQL, router.MariaDB:
+		r.err = probeMySQL(ctx, db, &r)
+	default:
+		r.err = db.PingContext(ctx)
+	}
+	return r
+}
+
+// pgProbe reads a PostgreSQL node's role and positions in one round trip,
+// with functions an unprivileged role may call. The primary's timeline comes
+// from its current WAL file's name (right after a promotion, before any
+// checkpoint); a standby's from its last restartpoint.
+const pgProbe = `SELECT pg_is_in_recovery(),
+	CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END,
+	pg_last_wal_receive_lsn()::text,
+	current_setting('default_transaction_read_only') = 'on',
+	(SELECT system_identifier FROM pg_control_system())::text,
+	CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint())
+	     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+	(SELECT status FROM pg_stat_wal_receiver),
+	CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END`
+
+func probePostgres(ctx context.Context, db *sql.DB, r *probeResult) error {
+	var (
+		inRecovery, readOnly, paused bool
+		pos, recv, status, system    sql.NullString
+		timeline                     sql.NullInt64
+	)
+	if err := db.QueryRowContext(ctx, pgProbe).Scan(&inRecovery, &pos, &recv, &readOnly, &system, &timeline, &status, &paused); err != nil {
+		return err
+	}
+	sys, _ := strconv.ParseUint(system.String, 10, 64)
+	tli := uint32(timeline.Int64)
+	if pos.Valid {
+		lsn, err := consistency.ParseLSN(pos.String)
+		if err != nil {
+			return err
+		}
+		r.position = consistency.PostgresToken(sys, tli, lsn)
+	}
+	if recv.Valid {
+		if lsn, err := consistency.ParseLSN(recv.String); err == nil {
+			r.received = consistency.PostgresToken(sys, tli, lsn)
+		}
+	}
+	if !inRecovery {
+		r.role, r.writable = Primary, !readOnly
+		return nil
+	}
+	r.role = Replica
+	r.repl = Replication{
+		Configured: true,
+		// The WAL receiver's status is hidden from roles without
+		// pg_read_all_stats; a received position says it ran.
+		Receiving: status.String == "streaming" || !status.Valid && recv.Valid,
+		Applying:  !paused,
+		State:     status.String,
+	}
+	if paused {
+		r.repl.State = strings.TrimSpace(r.repl.State + " replay paused")
+	}
+	return nil
+}
+
+// probeMySQL reads a MySQL or MariaDB node's role, position and replication
+// state. Its first query works on both, so that it is right before the
+// dialect has been told apart.
+func probeMySQL(ctx context.Context, db *sql.DB, r *probeResult) error {
+	rows, err := db.QueryContext(ctx, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
+		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos')`)
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{}
+	for rows.Next() {
+		var k, v sql.NullString
+		if err := rows.Scan(&k, &v); err != nil {
+			rows.Close()
+			return err
+		}
+		vars[strings.ToLower(k.String)] = v.String
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	on := func(k string) bool { return vars[k] == "ON" || vars[k] == "1" }
+	mariadb := strings.Contains(strings.ToLower(vars["version"]), "mariadb")
+	if mariadb {
+		r.position, err = consistency.MariaDBToken(vars["gtid_current_pos"])
+	} else {
+		r.position, err = consistency.MySQLToken(vars["gtid_executed"])
+	}
+	if err != nil {
+		return err
+	}
+	r.writable = !on("read_only") && !on("super_read_only")
+	r.role = Replica
+	if r.writable {
+		r.role = Primary
+	}
+	st, err := replicaStatus(ctx, db)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return nil
+	}
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := st[n]; ok {
+				return v
+			}
+		}
+		return ""
+	}
+	io := get("replica_io_running", "slave_io_running")
+	sqlt := get("replica_sql_running", "slave_sql_running")
+	var errs []string
+	for _, e := range []string{get("last_io_error"), get("last_sql_error")} {
+		if e != "" {
+			errs = append(errs, e)
+		}
+	}
+	r.repl = Replication{
+		Configured: true,
+		Receiving:  io == "Yes",
+		Applying:   sqlt == "Yes",
+		State:      io + "/" + sqlt,
+		LastError:  strings.Join(errs, "; "),
+		Source:     fmt.Sprintf("%s:%s", get("source_host", "master_host"), get("source_port", "master_port")),
+	}
+	if mariadb {
+		r.received, _ = consistency.MariaDBToken(get("gtid_io_pos"))
+	} else {
+		r.received, _ = consistency.MySQLToken(get("retrieved_gtid_set"))
+	}
+	return nil
+}
+
+// replicaStatus returns SHOW REPLICA STATUS's first row by lower-case column
+// name, or nil when the node replicates from no source.
+func replicaStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, "SHOW REPLICA STATUS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(cols))
+	for i, c := range cols {
+		m[strings.ToLower(c)] = vals[i].String
+	}
+	return m, rows.Err()
+}

@@ -1,0 +1,114 @@
+package health
+
+import (
+	"time"
+
+	"github.com/sqlreplica/sqlreplica/consistency"
+)
+
+// Role is what a node reports itself to be.
+type Role uint8
+
+const (
+	// Primary is a node that accepts writes.
+	Primary Role = iota + 1
+	// Replica is a read-only node.
+	Replica
+)
+
+// String returns "primary", "replica" or "unknown".
+func (r Role) String() string {
+	switch r {
+	case Primary:
+		return "primary"
+	case Replica:
+		return "replica"
+	}
+	return "unknown"
+}
+
+// Lag is how far a replica is behind the primary.
+type Lag struct {
+	// Time is how long ago the primary first reached a position the replica
+	// has not applied yet: zero when the replica has applied everything the
+	// primary had at the last check. Its resolution is the check interval.
+	Time time.Duration
+	// Bytes is the WAL the replica has not replayed (PostgreSQL), or the
+	// transactions it has not applied (MySQL, MariaDB).
+	Bytes uint64
+	// Known is false when the lag cannot be measured (the primary or the
+	// replica did not answer, or their positions cannot be compared).
+	// Unknown lag is never treated as fresh.
+	Known bool
+}
+
+// Replication is the state of a replica's replication from its source.
+type Replication struct {
+	// Configured is true when the node replicates from a source.
+	Configured bool
+	// Receiving and Applying report the receiving and applying threads
+	// (MySQL/MariaDB IO and SQL threads; PostgreSQL's WAL receiver, when
+	// the monitoring role may see it, and replay not paused).
+	Receiving bool
+	Applying  bool
+	// State is the server's own word ("streaming", "Yes/Yes", …), if any.
+	State string
+	// LastError is the replication error the server reports (MySQL and
+	// MariaDB Last_IO_Error and Last_SQL_Error). Replication errors are
+	// reported, never skipped.
+	LastError string
+	// Source is the source's address as the replica reports it, if known.
+	Source string
+}
+
+// Status is what the last checks found about one node.
+type Status struct {
+	// Name identifies the node in logs, errors and events.
+	Name string
+	// Role is the role the node last reported (zero until known).
+	Role Role
+	// Healthy is true when the node is in rotation: it answered enough
+	// checks in a row and no connection to it has failed since.
+	Healthy bool
+	// Reachable is true when the last check got an answer.
+	Reachable bool
+	// Writable is true when the node last reported that it accepts writes.
+	Writable bool
+	// Position is the node's replication position: where the primary has
+	// written to, or what a replica has applied.
+	Position consistency.Token
+	// Received is what a replica has received but perhaps not applied
+	// (PostgreSQL receive LSN); zero if unknown.
+	Received consistency.Token
+	// Lag is the replica's lag behind the primary (zero for the primary).
+	Lag Lag
+	// Latency is a moving average of the checks' round trips (the last one
+	// weighs 30%).
+	Latency time.Duration
+	// Replication is the replica's replication state.
+	Replication Replication
+	// LastError is the error of the last failed check or connection, if the
+	// node is not healthy.
+	LastError string
+	// CheckedAt is when the node was last checked; zero if never.
+	CheckedAt time.Time
+}
+
+// Snapshot is the state of every node after a round of checks. A Snapshot
+// is immutable once published: share it, never modify it.
+type Snapshot struct {
+	// Nodes holds one Status per node, in the order the nodes were given.
+	Nodes []Status
+	// Writer is the index in Nodes of the node writes go to: the one node
+	// that reports itself writable, or the last one that did. -1 when none
+	// ever has.
+	Writer int
+	// WriterKnown is true when exactly one reachable node reports itself
+	// writable.
+	WriterKnown bool
+	// SplitBrain is true when more than one reachable node reports itself
+	// writable: writes are refused until only one does.
+	SplitBrain bool
+	// Time is when the snapshot was taken.
+	Time time.Time
+}
