@@ -670,4 +670,3 @@ func TestNoGoroutineOfARealDBOutlivesClose(t *testing.T) {
 		return count.Load() == 0
 	}, 5*time.Second, 10*time.Millisecond, "goroutines of the library outlived Close")
 }
-
