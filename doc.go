@@ -6,7 +6,14 @@
 //     primary *sql.DB and its replicas, has the methods of *sql.DB, and
 //     routes every statement.
 //   - [github.com/sqlreplica/sqlreplica/router]: the SQL lexer and the
-//     classifier that decides whether a statement is provably a read.
+//     classifier that decides whether a statement is provably a read, and
+//     the balancers that pick a replica.
+//   - [github.com/sqlreplica/sqlreplica/health]: background checks of every
+//     node (role, replication position, lag, replication state), the status
+//     snapshot, its HTTP handler, the configuration audit and the opt-in
+//     fail-over helper.
+//   - [github.com/sqlreplica/sqlreplica/consistency]: replication positions
+//     (PostgreSQL LSN, MySQL GTID set, MariaDB GTID list) as tokens.
 //
 // # Routing
 //
@@ -24,7 +31,14 @@
 // A read that a replica cannot serve moves to the next replica, then the
 // primary; a write is never retried. A replica that refuses a read as a
 // write (a function the classifier could not know writes) sends it to the
-// primary.
+// primary. A node whose connection fails leaves rotation at once.
+//
+// # Health and topology
+//
+// Every node is checked in the background. Reads avoid replicas that are
+// down or lag beyond a limit; writes go to whichever node reports itself
+// writable, so they follow an external fail-over; two writable nodes (a
+// split brain) make writes fail rather than diverge.
 //
 // # Concurrency
 //

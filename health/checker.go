@@ -197,8 +197,9 @@ func (c *Checker) MarkDown(i int, err error) {
 		WriterKnown: prev.WriterKnown, SplitBrain: prev.SplitBrain, Time: time.Now()}
 	snap.Nodes[i] = st.status
 	c.publishLocked(snap)
+	e := Event{Kind: NodeDown, Node: c.nodes[i].Name, Time: snap.Time, Role: st.status.Role, Detail: st.status.LastError}
 	c.mu.Unlock()
-	c.emit(Event{Kind: NodeDown, Node: c.nodes[i].Name, Time: snap.Time, Role: st.status.Role, Detail: st.status.LastError})
+	c.emit(e)
 	c.Trigger()
 }
 
@@ -391,6 +392,10 @@ func (c *Checker) publishLocked(s *Snapshot) {
 		c.cfg.OnSnapshot(s)
 	}
 }
+
+// Emit logs an event and hands it to OnEvent, as the checker's own events
+// are; the fail-over helper's caller reports through it.
+func (c *Checker) Emit(e Event) { c.emit(e) }
 
 func (c *Checker) emit(e Event) {
 	attrs := []any{"event", e.Kind.String(), "role", e.Role.String()}

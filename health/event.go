@@ -26,12 +26,16 @@ const (
 	SplitBrainOver
 	// ReplicationError: the replica reports a replication error.
 	ReplicationError
+	// FailedOver: the fail-over helper promoted a replica.
+	FailedOver
+	// FailoverFailed: the fail-over helper refused or failed to promote.
+	FailoverFailed
 )
 
 var eventNames = [...]string{
 	NodeDown: "node down", NodeUp: "node up", RoleChange: "role change", LagHigh: "lag high",
 	LagNormal: "lag normal", SplitBrain: "split brain", SplitBrainOver: "split brain over",
-	ReplicationError: "replication error",
+	ReplicationError: "replication error", FailedOver: "failed over", FailoverFailed: "fail-over failed",
 }
 
 // String names the kind.
@@ -54,9 +58,9 @@ type Event struct {
 
 func (e Event) level() slog.Level {
 	switch e.Kind {
-	case NodeDown, LagHigh, ReplicationError:
+	case NodeDown, LagHigh, ReplicationError, FailedOver:
 		return slog.LevelWarn
-	case SplitBrain:
+	case SplitBrain, FailoverFailed:
 		return slog.LevelError
 	}
 	return slog.LevelInfo

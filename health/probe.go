@@ -51,13 +51,19 @@ func probe(ctx context.Context, db *sql.DB, d router.Dialect) (r probeResult) {
 // pgProbe reads a PostgreSQL node's role and positions in one round trip,
 // with functions an unprivileged role may call. The primary's timeline comes
 // from its current WAL file's name (right after a promotion, before any
-// checkpoint); a standby's from its last restartpoint.
+// checkpoint). A standby's comes from its WAL receiver, which only roles
+// with pg_read_all_stats (pg_monitor) may see; for other roles it comes from
+// the last restartpoint, which can stay on the old timeline for minutes
+// after a fail-over: meanwhile the standby's lag is unknown (never fresh)
+// and its position covers no token of the new timeline. Grant pg_monitor to
+// the application's role to avoid that.
 const pgProbe = `SELECT pg_is_in_recovery(),
 	CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END,
 	pg_last_wal_receive_lsn()::text,
 	current_setting('default_transaction_read_only') = 'on',
 	(SELECT system_identifier FROM pg_control_system())::text,
-	CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint())
+	CASE WHEN pg_is_in_recovery() THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+	                                            (SELECT timeline_id FROM pg_control_checkpoint()))
 	     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
 	(SELECT status FROM pg_stat_wal_receiver),
 	CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END`
@@ -187,6 +193,11 @@ func replicaStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return scanReplicaStatus(rows)
+}
+
+// scanReplicaStatus reads SHOW REPLICA STATUS's first row and closes rows.
+func scanReplicaStatus(rows *sql.Rows) (map[string]string, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {

@@ -43,6 +43,7 @@ type DB struct {
 
 	stop      context.CancelFunc // stops background goroutines
 	wg        sync.WaitGroup     // background goroutines
+	failover  *failover          // nil unless a FailoverPolicy has After set
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -85,13 +86,26 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 		if r == nil {
 			return nil, fmt.Errorf("%w: replica %d", ErrNilPool, i)
 		}
-		n := &node{name: fmt.Sprintf("replica%d", i), db: r, idx: i + 1}
+		n := &node{name: fmt.Sprintf("replica%d", i+1), db: r, idx: i + 1}
 		db.replicas = append(db.replicas, n)
 		db.all = append(db.all, n)
 	}
 	for _, o := range opts {
 		if o != nil {
 			o(&db.cfg)
+		}
+	}
+	if n := db.cfg.names; n != nil {
+		if len(n) != len(db.all) {
+			return nil, fmt.Errorf("replica: %d node names for %d nodes", len(n), len(db.all))
+		}
+		seen := map[string]bool{}
+		for i, name := range n {
+			if name == "" || seen[name] {
+				return nil, fmt.Errorf("replica: node name %q is empty or given twice", name)
+			}
+			seen[name] = true
+			db.all[i].name = name
 		}
 	}
 	if len(db.cfg.weights) > len(replicas) {
@@ -122,13 +136,24 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	if err := db.setDialect(d); err != nil {
 		return nil, err
 	}
+	if f := db.cfg.failover; f != nil {
+		if len(f.Nodes) != len(db.all) {
+			return nil, fmt.Errorf("replica: the fail-over policy lists %d nodes for %d", len(f.Nodes), len(db.all))
+		}
+		if f.After > 0 {
+			db.failover = &failover{trigger: make(chan struct{}, 1)}
+		}
+	}
 	hn := make([]health.Node, len(db.all))
 	for i, n := range db.all {
 		hn[i] = health.Node{Name: n.name, DB: n.db, Primary: i == 0}
 	}
 	hc := db.cfg.check
 	hc.Dialect = db.Dialect
-	hc.OnSnapshot = db.buildView
+	hc.OnSnapshot = func(s *health.Snapshot) {
+		db.buildView(s)
+		db.watchWriter(s)
+	}
 	checker, err := health.NewChecker(hn, hc)
 	if err != nil {
 		return nil, fmt.Errorf("replica: %w", err)
@@ -144,6 +169,10 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	if detect {
 		db.wg.Add(1)
 		go db.detectDialect(ctx)
+	}
+	if db.failover != nil {
+		db.wg.Add(1)
+		go db.runFailovers(ctx)
 	}
 	return db, nil
 }

@@ -30,7 +30,7 @@ func newFake(t *testing.T, n int, opts ...replica.Option) *fakeCluster {
 	p := fc.primary.DB()
 	var rs []*sql.DB
 	for i := 0; i < n; i++ {
-		s := fakedb.NewServer("replica" + string(rune('0'+i)))
+		s := fakedb.NewServer("replica" + string(rune('1'+i))) // named as the DB names its nodes
 		fc.replicas = append(fc.replicas, s)
 		rs = append(rs, s.DB())
 	}
@@ -65,6 +65,17 @@ func TestNewRejectsNilPools(t *testing.T) {
 	require.Contains(t, err.Error(), "replica 1")
 	_, err = replica.New(p, nil, replica.WriteFunctions("no good"))
 	require.ErrorIs(t, err, router.ErrBadFunctionName)
+	for _, opt := range []replica.Option{
+		replica.NodeNames("a"), replica.NodeNames("a", "a"), replica.NodeNames("a", ""),
+		replica.Weights(1, 2, 3), replica.Weights(0),
+	} {
+		_, err = replica.New(p, []*sql.DB{p}, opt)
+		require.Error(t, err)
+	}
+	db, err := replica.New(p, []*sql.DB{p}, replica.NodeNames("db-1", "db-2"))
+	require.NoError(t, err)
+	require.Equal(t, "db-2", db.Status().Nodes[1].Name)
+	require.NoError(t, db.Close())
 }
 
 func TestRouting(t *testing.T) {
@@ -119,7 +130,7 @@ func TestReadMovesOnWhenAReplicaIsDown(t *testing.T) {
 	fc := newFake(t, 2)
 	fc.replicas[0].SetDown(true)
 	for i := 0; i < 10; i++ {
-		require.Equal(t, "replica1", who(t, fc.db, context.Background(), "SELECT 1"))
+		require.Equal(t, "replica2", who(t, fc.db, context.Background(), "SELECT 1"))
 	}
 	fc.replicas[1].SetDown(true)
 	require.Equal(t, "primary", who(t, fc.db, context.Background(), "SELECT 1"))
@@ -140,7 +151,7 @@ func TestReadFailsWithEveryNodeNamedWhenAllAreDown(t *testing.T) {
 	require.ErrorIs(t, err, syscall.ECONNREFUSED)
 	var ne *replica.NodeError
 	require.ErrorAs(t, err, &ne)
-	for _, name := range []string{"replica0", "replica1", "primary"} {
+	for _, name := range []string{"replica1", "replica2", "primary"} {
 		require.Contains(t, err.Error(), name)
 	}
 }
@@ -245,7 +256,7 @@ func TestPrepareAndConn(t *testing.T) {
 	require.NoError(t, err)
 	var name string
 	require.NoError(t, st.QueryRow().Scan(&name))
-	require.Equal(t, "replica0", name)
+	require.Equal(t, "replica1", name)
 	require.NoError(t, st.Close())
 
 	st, err = fc.db.Prepare("UPDATE t SET a = 1")
@@ -263,7 +274,7 @@ func TestPrepareAndConn(t *testing.T) {
 	c, err = fc.db.Conn(replica.WithReplica(ctx))
 	require.NoError(t, err)
 	require.NoError(t, c.QueryRowContext(ctx, "SELECT 1").Scan(&name))
-	require.Equal(t, "replica0", name)
+	require.Equal(t, "replica1", name)
 	require.NoError(t, c.Close())
 }
 
@@ -274,8 +285,8 @@ func TestPingNamesTheNodesThatFail(t *testing.T) {
 	err := fc.db.PingContext(context.Background())
 	var ne *replica.NodeError
 	require.ErrorAs(t, err, &ne)
-	require.Equal(t, "replica1", ne.Node)
-	require.NotContains(t, err.Error(), "replica0")
+	require.Equal(t, "replica2", ne.Node)
+	require.NotContains(t, err.Error(), "replica1")
 }
 
 func TestStatsAndPoolSettings(t *testing.T) {

@@ -26,9 +26,9 @@ var (
 	ErrReadOnlyPrimary = errors.New("replica: the primary refused the write as read-only; it was not applied and is safe to retry")
 )
 
-// NodeError is an error from one node, named "primary" or "replicaN" (N
-// counts from 0 in the order the replicas were given). errors.Is and
-// errors.As see the driver's error through it.
+// NodeError is an error from one node, named as [NodeNames] says, or
+// "primary" and "replicaN" (N counting from 1 in the order the replicas were
+// given). errors.Is and errors.As see the driver's error through it.
 type NodeError struct {
 	Node string
 	Err  error

@@ -51,11 +51,11 @@ func ExampleOpen() {
 // Wrap pools you already have. Each fake server here answers with its name.
 func ExampleNew() {
 	primary := fakedb.NewServer("primary").DB()
-	replica0 := fakedb.NewServer("replica0").DB()
+	replica1 := fakedb.NewServer("replica1").DB()
 	defer primary.Close()
-	defer replica0.Close()
+	defer replica1.Close()
 
-	db, err := replica.New(primary, []*sql.DB{replica0})
+	db, err := replica.New(primary, []*sql.DB{replica1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func ExampleNew() {
 		fmt.Println(server)
 	}
 	// Output:
-	// replica0
+	// replica1
 	// primary
 	// primary
 	// primary
@@ -85,10 +85,10 @@ func ExampleNew() {
 // Read-only transactions run on a replica, all others on the primary.
 func ExampleDB_BeginTx() {
 	primary := fakedb.NewServer("primary").DB()
-	replica0 := fakedb.NewServer("replica0").DB()
+	replica1 := fakedb.NewServer("replica1").DB()
 	defer primary.Close()
-	defer replica0.Close()
-	db, err := replica.New(primary, []*sql.DB{replica0})
+	defer replica1.Close()
+	db, err := replica.New(primary, []*sql.DB{replica1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -109,17 +109,17 @@ func ExampleDB_BeginTx() {
 	defer transfer.Rollback()
 	fmt.Println("read-write:", transfer.Node())
 	// Output:
-	// read-only: replica0
+	// read-only: replica1
 	// read-write: primary
 }
 
 // Override the classifier for one query.
 func ExampleWithReplica() {
 	primary := fakedb.NewServer("primary").DB()
-	replica0 := fakedb.NewServer("replica0").DB()
+	replica1 := fakedb.NewServer("replica1").DB()
 	defer primary.Close()
-	defer replica0.Close()
-	db, err := replica.New(primary, []*sql.DB{replica0}, replica.WriteFunctions("audit_event"))
+	defer replica1.Close()
+	db, err := replica.New(primary, []*sql.DB{replica1}, replica.WriteFunctions("audit_event"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -135,6 +135,6 @@ func ExampleWithReplica() {
 	fmt.Println("forced to the primary:", server)
 	// Output:
 	// declared write function: primary
-	// forced to a replica: replica0
+	// forced to a replica: replica1
 	// forced to the primary: primary
 }

@@ -120,7 +120,7 @@ func TestReplicaDiesAndComesBack(t *testing.T) {
 			var ev events
 			db := openCluster(t, c, replica.OnEvent(ev.add))
 			id := newIdentity(c)
-			victim := "replica0" // the DB's name for c.Replicas[0]
+			victim := c.Replicas[0].Name // the DB names its nodes as the cluster does
 			require.Eventually(t, func() bool { return nodeStatus(db, victim).Replication.Configured }, 10*time.Second, 10*time.Millisecond)
 
 			l := startReads(t, db, id, 4)
@@ -213,7 +213,7 @@ func TestLaggingReplicaGetsNoReads(t *testing.T) {
 			stopWrites := writeLoad(t, db, fmt.Sprintf("lag_%d", time.Now().UnixNano()))
 			setDelay(t, c, slow, 4*time.Second)
 			require.Eventually(t, func() bool {
-				s := nodeStatus(db, "replica1")
+				s := nodeStatus(db, "replica2")
 				return s.Lag.Known && s.Lag.Time > time.Second
 			}, 20*time.Second, 10*time.Millisecond, "the delayed replica never showed lag")
 			l := startReads(t, db, id, 2)
@@ -222,8 +222,8 @@ func TestLaggingReplicaGetsNoReads(t *testing.T) {
 			require.Empty(t, errs)
 			require.Zero(t, served[slow.Name], "a replica beyond the maximum lag got reads: %v", served)
 			require.NotZero(t, served[c.Replicas[0].Name])
-			lagged := nodeStatus(db, "replica1").Lag
-			_, alerted := ev.first(health.LagHigh, "replica1")
+			lagged := nodeStatus(db, "replica2").Lag
+			_, alerted := ev.first(health.LagHigh, "replica2")
 			require.True(t, alerted, "no LagHigh event")
 
 			// A read that accepts more lag may go there.
@@ -237,7 +237,7 @@ func TestLaggingReplicaGetsNoReads(t *testing.T) {
 			stopWrites()
 			caughtUp := time.Now()
 			require.Eventually(t, func() bool {
-				s := nodeStatus(db, "replica1")
+				s := nodeStatus(db, "replica2")
 				return s.Healthy && s.Lag.Known && s.Lag.Time == 0
 			}, 30*time.Second, 10*time.Millisecond, "the replica never caught up")
 			l.reset()
@@ -353,9 +353,9 @@ func TestWritesFollowAnExternalPromotion(t *testing.T) {
 			require.NoError(t, p.QueryRow(fmt.Sprintf("SELECT count(*) FROM %s WHERE node = %d", table, idValue(c, newPrimary))).Scan(&n))
 			require.Equal(t, acked, n)
 			require.Equal(t, newPrimary.Name, id.name(idValue(c, newPrimary)))
-			_, roleEvent := ev.first(health.RoleChange, "replica0")
+			_, roleEvent := ev.first(health.RoleChange, "replica1")
 			require.True(t, roleEvent, "no RoleChange event")
-			require.Equal(t, "replica0", db.Status().Nodes[db.Status().Writer].Name)
+			require.Equal(t, "replica1", db.Status().Nodes[db.Status().Writer].Name)
 			t.Logf("%s: primary killed, replica promoted; first write acknowledged by the new primary %v after the promotion; %d writes after it, none twice",
 				k, firstOK.Round(time.Millisecond), acked)
 		})
@@ -519,7 +519,7 @@ func TestSlowAndBlackHoledReplica(t *testing.T) {
 			t.Cleanup(func() { db.Close() })
 			id := newIdentity(c)
 			ctx := context.Background()
-			require.Eventually(t, func() bool { return nodeStatus(db, "replica0").Replication.Configured }, 10*time.Second, 10*time.Millisecond)
+			require.Eventually(t, func() bool { return nodeStatus(db, "replica1").Replication.Configured }, 10*time.Second, 10*time.Millisecond)
 
 			for _, toxic := range []string{
 				`{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":2000}}`,
@@ -533,7 +533,7 @@ func TestSlowAndBlackHoledReplica(t *testing.T) {
 				took := time.Since(start)
 				require.Less(t, took, timeout+time.Second, "a check outlived its timeout by far")
 				require.False(t, s.Nodes[1].Reachable, "%s: the check did not time out", name)
-				require.Eventually(t, func() bool { return !nodeStatus(db, "replica0").Healthy }, 10*time.Second, 10*time.Millisecond)
+				require.Eventually(t, func() bool { return !nodeStatus(db, "replica1").Healthy }, 10*time.Second, 10*time.Millisecond)
 				// Reads move elsewhere and are not slowed down.
 				for i := 0; i < 20; i++ {
 					rctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -547,7 +547,7 @@ func TestSlowAndBlackHoledReplica(t *testing.T) {
 				require.NoError(t, px.Toxics.RemoveToxic(ctx, name))
 				px.Stop() // cut the connections the toxic left hanging
 				require.NoError(t, px.Start())
-				require.Eventually(t, func() bool { return nodeStatus(db, "replica0").Healthy }, 20*time.Second, 10*time.Millisecond, "%s: never came back", name)
+				require.Eventually(t, func() bool { return nodeStatus(db, "replica1").Healthy }, 20*time.Second, 10*time.Millisecond, "%s: never came back", name)
 			}
 		})
 	}
@@ -639,7 +639,7 @@ func TestReplicationErrorIsReported(t *testing.T) {
 				r := db.CheckNow(ctx).Nodes[1].Replication
 				return r.LastError != "" && !r.Applying
 			}, 20*time.Second, 20*time.Millisecond, "the replication error was not reported")
-			e, ok := ev.first(health.ReplicationError, "replica0")
+			e, ok := ev.first(health.ReplicationError, "replica1")
 			require.True(t, ok, "no ReplicationError event")
 			findings, err := health.Audit(ctx, db)
 			require.NoError(t, err)

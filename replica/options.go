@@ -21,6 +21,15 @@ type config struct {
 	fallback    Fallback
 	balancer    router.Balancer
 	weights     []int
+	failover    *FailoverConfig
+	names       []string
+}
+
+// NodeNames names the nodes in statuses, events, logs and errors: the
+// primary first, then each replica in the order given (for example their
+// host names). The default is "primary", "replica1", "replica2", ….
+func NodeNames(names ...string) Option {
+	return func(c *config) { c.names = append([]string(nil), names...) }
 }
 
 // Dialect fixes the SQL dialect instead of detecting it from the driver and

@@ -64,7 +64,7 @@ func (db *DB) txOnReplica(ctx context.Context, opts *sql.TxOptions) bool {
 	return true
 }
 
-// Node names the node the transaction runs on: "primary" or "replicaN".
+// Node names the node the transaction runs on (see [NodeError] for names).
 func (tx *Tx) Node() string { return tx.node.name }
 
 // ExecContext runs a statement in the transaction.

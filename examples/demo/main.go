@@ -1,6 +1,7 @@
 // Command demo starts a throwaway PostgreSQL cluster (a primary and two
 // streaming replicas) on loopback and shows sqlreplica at work: where each
-// statement goes and why, proven by asking the server that answered.
+// statement goes and why, proven by asking the server that answered; a
+// replica dying while reads carry on; the health checks' status table.
 //
 // Run it with `make demo`, which installs PostgreSQL first if it is missing.
 package main
@@ -13,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/internal/testcluster"
 	"github.com/sqlreplica/sqlreplica/replica"
 	"github.com/sqlreplica/sqlreplica/router"
@@ -139,7 +141,8 @@ func run() error {
 		}
 	}
 
-	fmt.Println("\n3. A replica dies: reads carry on elsewhere.")
+	fmt.Println("\n3. A replica dies: reads carry on elsewhere, and the health checks see it.")
+	printStatus(db.CheckNow(ctx))
 	if err := c.Replicas[0].Kill(); err != nil {
 		return err
 	}
@@ -152,8 +155,36 @@ func run() error {
 		counts[names[port]]++
 	}
 	fmt.Printf("  replica1 killed with SIGKILL; 20 reads, 0 errors, served by: %v\n", counts)
+	printStatus(db.Status())
+	if err := c.Replicas[0].Restart(ctx); err != nil {
+		return err
+	}
+	for !db.Status().Nodes[1].Healthy {
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Println("  replica1 restarted: back in rotation after two good checks.")
+	printStatus(db.Status())
 	fmt.Println("\nDone; the cluster is being removed.")
 	return nil
+}
+
+// printStatus prints the health checks' view of every node.
+func printStatus(s health.Snapshot) {
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  NODE\tROLE\tHEALTHY\tLAG\tPOSITION\tLATENCY\tREPLICATION\tLAST ERROR")
+	for _, n := range s.Nodes {
+		lag := "unknown"
+		if n.Lag.Known {
+			lag = fmt.Sprintf("%v/%dB", n.Lag.Time.Round(time.Millisecond), n.Lag.Bytes)
+		}
+		repl := "-"
+		if n.Replication.Configured {
+			repl = map[bool]string{true: "receiving", false: "not receiving"}[n.Replication.Receiving]
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%v\t%s\t%s\t%v\t%s\t%s\n", n.Name, n.Role, n.Healthy, lag, n.Position,
+			n.Latency.Round(10*time.Microsecond), repl, shorten(n.LastError))
+	}
+	w.Flush()
 }
 
 func shorten(q string) string {
