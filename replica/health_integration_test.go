@@ -472,9 +472,13 @@ func TestWriteRefusedAsReadOnlyIsSafeToRetry(t *testing.T) {
 				_, err := admin.Exec(q)
 				require.NoError(t, err)
 			}
+			// Until the setting takes effect writes succeed: each attempt
+			// writes its own value, and only the refused one must be absent.
 			var refused error
+			attempt := 0
 			require.Eventually(t, func() bool {
-				_, refused = db.Exec("INSERT INTO " + table + " VALUES (1)")
+				attempt++
+				_, refused = db.Exec(fmt.Sprintf("INSERT INTO %s VALUES (%d)", table, attempt))
 				return refused != nil
 			}, 10*time.Second, 10*time.Millisecond)
 			require.ErrorIs(t, refused, replica.ErrReadOnlyPrimary)
@@ -486,11 +490,12 @@ func TestWriteRefusedAsReadOnlyIsSafeToRetry(t *testing.T) {
 				require.NoError(t, err)
 			}
 			require.Eventually(t, func() bool {
-				_, err := db.Exec("INSERT INTO " + table + " VALUES (2)")
+				_, err := db.Exec("INSERT INTO " + table + " VALUES (-1)")
 				return err == nil
 			}, 10*time.Second, 10*time.Millisecond)
 			var n int
-			require.NoError(t, db.QueryRowContext(replica.WithPrimary(context.Background()), "SELECT count(*) FROM "+table+" WHERE id = 1").Scan(&n))
+			require.NoError(t, db.QueryRowContext(replica.WithPrimary(context.Background()),
+				fmt.Sprintf("SELECT count(*) FROM %s WHERE id = %d", table, attempt)).Scan(&n))
 			require.Zero(t, n, "the refused write was applied")
 		})
 	}
