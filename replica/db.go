@@ -44,6 +44,7 @@ type DB struct {
 	stop      context.CancelFunc // stops background goroutines
 	wg        sync.WaitGroup     // background goroutines
 	failover  *failover          // nil unless a FailoverPolicy has After set
+	pp        primaryPos         // the primary's position, for read-your-writes
 	closeOnce sync.Once
 	closeErr  error
 }

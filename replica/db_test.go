@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/internal/fakedb"
 	"github.com/sqlreplica/sqlreplica/replica"
 	"github.com/sqlreplica/sqlreplica/router"
@@ -222,7 +223,7 @@ func TestTransactions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fc := newFake(t, 2, replica.Dialect(tt.dialect))
+			fc := newFake(t, 2, replica.Dialect(tt.dialect), replica.CheckInterval(time.Hour))
 			tx, err := fc.db.BeginTx(tt.ctx, tt.opts)
 			require.NoError(t, err)
 			require.True(t, strings.HasPrefix(tx.Node(), tt.want), tx.Node())
@@ -393,7 +394,7 @@ func TestRoutingDoesNotAllocate(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		t.Skip("allocation counts differ under -race")
 	}
-	fc := newFake(t, 2, replica.Dialect(router.PostgreSQL))
+	fc := newFake(t, 2, replica.Dialect(router.PostgreSQL), replica.CheckInterval(time.Hour))
 	raw := fc.replicas[0].DB()
 	defer raw.Close()
 	ctx := context.Background()
@@ -413,4 +414,28 @@ func TestRoutingDoesNotAllocate(t *testing.T) {
 	base = query(func() (*sql.Rows, error) { return raw.QueryContext(ctx, "UPDATE t SET a = $1", 1) })
 	routed = query(func() (*sql.Rows, error) { return fc.db.QueryContext(ctx, "UPDATE t SET a = $1", 1) })
 	require.Equal(t, base, routed, "replica.DB adds allocations to a write")
+}
+
+// TestCaptureOnlyWithASession: a write costs no extra round trip without a
+// session; with one, a position that cannot be read makes the session's
+// next reads go to the primary rather than risk a stale answer.
+func TestCaptureOnlyWithASession(t *testing.T) {
+	fc := newFake(t, 1, replica.Dialect(router.PostgreSQL), replica.CheckInterval(time.Hour))
+	time.Sleep(50 * time.Millisecond) // let the first check round finish
+	before := fc.primary.Queries()
+	_, err := fc.db.Exec("UPDATE t SET a = 1")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, fc.primary.Queries()-before, "a write without a session ran an extra query")
+
+	ctx := consistency.WithSession(context.Background())
+	_, err = fc.db.ExecContext(ctx, "UPDATE t SET a = 1")
+	require.NoError(t, err)
+	// The fake cannot say its WAL position: the session cannot know where
+	// its write is, so its reads go to the primary.
+	require.Equal(t, "primary", who(t, fc.db, ctx, "SELECT 1"))
+	require.True(t, consistency.SessionFrom(ctx).Unsure())
+	// A read-only policy turns that into an error, never a stale read.
+	err = fc.db.QueryRowContext(consistency.WithPolicy(ctx, consistency.Policy{ReplicaOnly: true}), "SELECT 1").Scan(new(string))
+	require.Error(t, err)
+	require.Equal(t, "replica1", who(t, fc.db, context.Background(), "SELECT 1"), "reads without the session are unaffected")
 }

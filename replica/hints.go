@@ -3,45 +3,27 @@ package replica
 import (
 	"context"
 	"time"
+
+	"github.com/sqlreplica/sqlreplica/internal/ctxval"
 )
 
-// hint is a per-query routing override carried in a context.
-type hint uint8
-
+// Hints, as ctxval.Values.Hint holds them.
 const (
-	hintNone hint = iota
-	hintPrimary
-	hintReplica
+	hintNone    uint8 = iota
+	hintPrimary       // WithPrimary
+	hintReplica       // WithReplica
 )
 
-// queryOpts are the per-query settings a context carries, under one key so
-// that a statement looks them up once.
-type queryOpts struct {
-	hint      hint
-	maxLag    time.Duration
-	hasMaxLag bool
-}
+// queryOpts are the per-query values a context carries (hints, lag limit,
+// session, token, policy), found with one lookup.
+type queryOpts = ctxval.Values
 
-type optsKey struct{}
-
-func withOpts(ctx context.Context, f func(*queryOpts)) context.Context {
-	var o queryOpts
-	if prev, ok := ctx.Value(optsKey{}).(*queryOpts); ok {
-		o = *prev
-	}
-	f(&o)
-	return context.WithValue(ctx, optsKey{}, &o)
-}
-
-func optsFrom(ctx context.Context) *queryOpts {
-	o, _ := ctx.Value(optsKey{}).(*queryOpts)
-	return o
-}
+func optsFrom(ctx context.Context) *queryOpts { return ctxval.From(ctx) }
 
 // WithPrimary returns a context that sends every statement and transaction
 // run with it to the primary, whatever the statement's class.
 func WithPrimary(ctx context.Context) context.Context {
-	return withOpts(ctx, func(o *queryOpts) { o.hint = hintPrimary })
+	return ctxval.With(ctx, func(o *queryOpts) { o.Hint = hintPrimary })
 }
 
 // WithReplica returns a context that sends statements run with it to a
@@ -51,19 +33,19 @@ func WithPrimary(ctx context.Context) context.Context {
 // read, including falling back to the primary when no replica can serve it.
 // A write sent to a replica fails there with the server's read-only error.
 func WithReplica(ctx context.Context) context.Context {
-	return withOpts(ctx, func(o *queryOpts) { o.hint = hintReplica })
+	return ctxval.With(ctx, func(o *queryOpts) { o.Hint = hintReplica })
 }
 
 // WithMaxLag returns a context whose reads go only to replicas lagging the
 // primary by at most d (zero: fully caught up at the last check), overriding
 // the [MaxLag] option.
 func WithMaxLag(ctx context.Context, d time.Duration) context.Context {
-	return withOpts(ctx, func(o *queryOpts) { o.maxLag, o.hasMaxLag = max(d, 0), true })
+	return ctxval.With(ctx, func(o *queryOpts) { o.MaxLag, o.HasMaxLag = max(d, 0), true })
 }
 
-func hintFrom(ctx context.Context) hint {
+func hintFrom(ctx context.Context) uint8 {
 	if o := optsFrom(ctx); o != nil {
-		return o.hint
+		return o.Hint
 	}
 	return hintNone
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/router"
 )
@@ -23,6 +24,16 @@ type config struct {
 	weights     []int
 	failover    *FailoverConfig
 	names       []string
+	policy      consistency.Policy
+}
+
+// ReadYourWrites sets what a read of a session, or one with a token, does
+// when no replica is known to have applied what it needs: wait on a replica
+// up to p.Wait (default one second), then read on the primary, or fail with
+// consistency.ErrNotReplicated when p.ReplicaOnly. [consistency.WithPolicy]
+// overrides it per query.
+func ReadYourWrites(p consistency.Policy) Option {
+	return func(c *config) { c.policy = p }
 }
 
 // NodeNames names the nodes in statuses, events, logs and errors: the

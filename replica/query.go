@@ -22,7 +22,7 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 		err := db.onReplica(ctx, o, fn)
 		return res, err
 	}
-	err := db.onPrimary(fn)
+	err := db.onPrimary(ctx, captureNow, fn)
 	return res, err
 }
 
@@ -48,7 +48,7 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		err := db.onReplica(ctx, o, fn)
 		return rows, err
 	}
-	err := db.onPrimary(fn)
+	err := db.onPrimary(ctx, captureLater, fn)
 	return rows, err
 }
 
@@ -70,10 +70,14 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		return row.Err()
 	}
 	if o := optsFrom(ctx); db.isRead(o, query) {
-		_ = db.onReplica(ctx, o, fn)
+		if err := db.onReplica(ctx, o, fn); row == nil {
+			// The statement never ran (ErrNotReplicated, ErrSplitBrain):
+			// hand back a Row that carries the error.
+			return db.primary.db.QueryRowContext(closedCtx{ctx, err}, query, args...)
+		}
 		return row
 	}
-	if err := db.onPrimary(fn); row == nil || errors.Is(err, ErrReadOnlyPrimary) {
+	if err := db.onPrimary(ctx, captureLater, fn); row == nil || errors.Is(err, ErrReadOnlyPrimary) {
 		return db.primary.db.QueryRowContext(closedCtx{ctx, err}, query, args...)
 	}
 	return row
@@ -103,7 +107,7 @@ func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 		err := db.onReplica(ctx, o, fn)
 		return st, err
 	}
-	err := db.onPrimary(fn)
+	err := db.onPrimary(ctx, captureNone, fn)
 	return st, err
 }
 
@@ -123,10 +127,10 @@ func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
 		c, err = n.db.Conn(ctx)
 		return err
 	}
-	if o := optsFrom(ctx); len(db.replicas) > 0 && o != nil && o.hint == hintReplica {
+	if o := optsFrom(ctx); len(db.replicas) > 0 && o != nil && o.Hint == hintReplica {
 		err := db.onReplica(ctx, o, fn)
 		return c, err
 	}
-	err := db.onPrimary(fn)
+	err := db.onPrimary(ctx, captureNone, fn)
 	return c, err
 }

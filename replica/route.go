@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/internal/dberr"
 	"github.com/sqlreplica/sqlreplica/router"
@@ -53,7 +54,7 @@ func (db *DB) isRead(o *queryOpts, query string) bool {
 		return false
 	}
 	if o != nil {
-		switch o.hint {
+		switch o.Hint {
 		case hintPrimary:
 			return false
 		case hintReplica:
@@ -67,8 +68,8 @@ func (db *DB) isRead(o *queryOpts, query string) bool {
 // lag is never fresh where there is a limit.
 func (db *DB) fresh(o *queryOpts, c *router.Candidate) bool {
 	maxLag, limited := db.cfg.maxLag, db.cfg.maxLag > 0
-	if o != nil && o.hasMaxLag {
-		maxLag, limited = o.maxLag, true
+	if o != nil && o.HasMaxLag {
+		maxLag, limited = o.MaxLag, true
 	}
 	if limited && (!c.LagKnown || c.Lag > maxLag) {
 		return false
@@ -87,10 +88,13 @@ func (db *DB) fresh(o *queryOpts, c *router.Candidate) bool {
 // fn must not have returned rows to the caller when it fails: a read is
 // retried only before any row came back.
 func (db *DB) onReplica(ctx context.Context, o *queryOpts, fn func(*node) error) error {
+	if o != nil && (o.Session != nil || o.Token != nil) {
+		return db.onReplicaConsistent(ctx, o, consistency.SessionFrom(ctx), fn)
+	}
 	v := db.view.Load()
 	var failed []error
 	if n := len(v.readers); n > 0 {
-		limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.hasMaxLag
+		limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
 		start := db.balancer.Pick(v.readers)
 		tried := false
 		for i := 0; i < n; i++ {
@@ -205,12 +209,16 @@ func (db *DB) writer() (*node, error) {
 // not applied and is safe to retry. A failed connection takes the node out
 // of rotation and asks for a check; the write is not retried, as it may or
 // may not have been applied.
-func (db *DB) onPrimary(fn func(*node) error) error {
+//
+// A write made with a session in ctx records its position in the session,
+// as when says.
+func (db *DB) onPrimary(ctx context.Context, when capture, fn func(*node) error) error {
 	n, err := db.writer()
 	if err != nil {
 		return err
 	}
 	if err = fn(n); err == nil {
+		db.record(ctx, n, when)
 		return nil
 	}
 	if dberr.IsReadOnly(err) {

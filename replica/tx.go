@@ -10,8 +10,11 @@ import (
 // Tx is a transaction on one node. Every statement in it runs on that node,
 // whatever its class. A Tx is not safe for concurrent use, as *sql.Tx is not.
 type Tx struct {
-	tx   *sql.Tx
-	node *node
+	tx       *sql.Tx
+	node     *node
+	db       *DB
+	ctx      context.Context // BeginTx's: its session records the commit
+	readOnly bool
 }
 
 // BeginTx starts a transaction. A read-only transaction (opts.ReadOnly) runs
@@ -30,14 +33,14 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		if err != nil {
 			return err
 		}
-		t = &Tx{tx: tx, node: n}
+		t = &Tx{tx: tx, node: n, db: db, ctx: ctx, readOnly: opts != nil && opts.ReadOnly}
 		return nil
 	}
 	if db.txOnReplica(ctx, opts) {
 		err := db.onReplica(ctx, optsFrom(ctx), fn)
 		return t, err
 	}
-	err := db.onPrimary(fn)
+	err := db.onPrimary(ctx, captureNone, fn)
 	return t, err
 }
 
@@ -117,8 +120,17 @@ func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 // Stmt is [Tx.StmtContext] with context.Background.
 func (tx *Tx) Stmt(stmt *sql.Stmt) *sql.Stmt { return tx.tx.Stmt(stmt) }
 
-// Commit commits the transaction.
-func (tx *Tx) Commit() error { return tx.tx.Commit() }
+// Commit commits the transaction. The commit of a read-write transaction
+// begun with a session in its context records its position in the session.
+func (tx *Tx) Commit() error {
+	if err := tx.tx.Commit(); err != nil {
+		return err
+	}
+	if !tx.readOnly && tx.node == tx.db.view.Load().writer {
+		tx.db.record(tx.ctx, tx.node, captureNow)
+	}
+	return nil
+}
 
 // Rollback aborts the transaction.
 func (tx *Tx) Rollback() error { return tx.tx.Rollback() }
