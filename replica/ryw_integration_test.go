@@ -378,3 +378,34 @@ func TestForgedAndForeignTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenRoutingDoesNotAllocate: a read with a token that the snapshot
+// shows a replica has applied costs no allocation beyond a plain read.
+func TestTokenRoutingDoesNotAllocate(t *testing.T) {
+	if raceEnabled || testing.Short() {
+		t.Skip("allocation counts differ under -race")
+	}
+	c := clusters.Get(t, testcluster.Postgres)
+	db := openCluster(t, c, replica.CheckInterval(time.Hour))
+	ctx := consistency.WithSession(context.Background())
+	_, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS alloc_check (id int)")
+	require.NoError(t, err)
+	tok := consistency.SessionFrom(ctx).Token()
+	require.Eventually(t, func() bool {
+		s := db.CheckNow(context.Background())
+		return s.Nodes[1].Position.Covers(tok) && s.Nodes[2].Position.Covers(tok)
+	}, 20*time.Second, 50*time.Millisecond)
+	withToken := consistency.WithToken(context.Background(), tok)
+	plain := context.Background()
+	measure := func(ctx context.Context) float64 {
+		return testing.AllocsPerRun(200, func() {
+			var one int
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	base, routed := measure(plain), measure(withToken)
+	t.Logf("allocations per read: %.1f plain, %.1f with a token", base, routed)
+	require.LessOrEqual(t, routed, base, "routing with a token allocates")
+}

@@ -1,6 +1,7 @@
 // Command demo starts a throwaway PostgreSQL cluster (a primary and two
 // streaming replicas) on loopback and shows sqlreplica at work: where each
-// statement goes and why, proven by asking the server that answered; a
+// statement goes and why, proven by asking the server that answered; stale
+// reads without a session and fresh, replica-served reads with one; a
 // replica dying while reads carry on; the health checks' status table.
 //
 // Run it with `make demo`, which installs PostgreSQL first if it is missing.
@@ -9,11 +10,13 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/internal/testcluster"
 	"github.com/sqlreplica/sqlreplica/replica"
@@ -31,9 +34,9 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	fmt.Println("Starting a PostgreSQL primary and two streaming replicas on loopback…")
+	fmt.Println("Starting a PostgreSQL primary and two streaming replicas on loopback (replica2 applies changes 2 s late)…")
 	t0 := time.Now()
-	c, err := testcluster.StartPostgres(ctx, testcluster.Options{Replicas: 2})
+	c, err := testcluster.StartPostgres(ctx, testcluster.Options{Replicas: 2, Delay: 2 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -141,7 +144,49 @@ func run() error {
 		}
 	}
 
-	fmt.Println("\n3. A replica dies: reads carry on elsewhere, and the health checks see it.")
+	fmt.Println("\n3. Read-your-writes: insert a row, read it back at once.")
+	read := func(ctx context.Context, id int64) (string, bool, error) {
+		var port string
+		err := db.QueryRowContext(ctx, "SELECT current_setting('port') FROM accounts WHERE id = $1", id).Scan(&port)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", false, nil
+		}
+		return names[port], err == nil, err
+	}
+	for _, withSession := range []bool{false, true} {
+		stale, servedBy := 0, map[string]int{}
+		var tok consistency.Token
+		for i := 0; i < 10; i++ {
+			ctx := ctx
+			if withSession {
+				ctx = consistency.WithSession(ctx)
+			}
+			var id int64
+			if err := db.QueryRowContext(ctx, "INSERT INTO accounts (name) VALUES ('demo') RETURNING id").Scan(&id); err != nil {
+				return err
+			}
+			node, found, err := read(ctx, id)
+			if err != nil {
+				return err
+			}
+			if !found {
+				stale++
+				continue
+			}
+			servedBy[node]++
+			if s := consistency.SessionFrom(ctx); s != nil {
+				tok = s.Token()
+			}
+		}
+		if !withSession {
+			fmt.Printf("  without a session: %d of 10 reads did not find the row just written (fresh reads served by %v)\n", stale, servedBy)
+			continue
+		}
+		fmt.Printf("  with a session:    %d of 10 reads stale; served by %v\n", stale, servedBy)
+		fmt.Printf("  the session's token, which survives a cookie or a header: %s\n", tok)
+	}
+
+	fmt.Println("\n4. A replica dies: reads carry on elsewhere, and the health checks see it.")
 	printStatus(db.CheckNow(ctx))
 	if err := c.Replicas[0].Kill(); err != nil {
 		return err
