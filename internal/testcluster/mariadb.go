@@ -132,10 +132,17 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 		}
 	}
 	os.RemoveAll(template)
+	return c.startGTIDReplication(ctx, t0)
+}
+
+// startGTIDReplication starts a MariaDB or MySQL cluster's servers, points
+// each replica at the primary (the last one with the cluster's delay) and
+// waits until they replicate.
+func (c *Cluster) startGTIDReplication(ctx context.Context, t0 time.Time) error {
 	if err := startAll(ctx, c.Servers()...); err != nil {
 		return err
 	}
-	c.logf("mariadb servers up after %v", time.Since(t0).Round(time.Millisecond))
+	c.logf("%s servers up after %v", c.Kind, time.Since(t0).Round(time.Millisecond))
 	for i, r := range c.Replicas {
 		delay := time.Duration(0)
 		if i == len(c.Replicas)-1 {
@@ -148,7 +155,7 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 	if err := c.waitReplicating(ctx); err != nil {
 		return err
 	}
-	c.logf("mariadb cluster with %d replicas replicating after %v", len(c.Replicas), time.Since(t0).Round(time.Millisecond))
+	c.logf("%s cluster with %d replicas replicating after %v", c.Kind, len(c.Replicas), time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 

@@ -153,24 +153,7 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 		}
 	}
 	os.RemoveAll(template)
-	if err := startAll(ctx, c.Servers()...); err != nil {
-		return err
-	}
-	c.logf("mysql servers up after %v", time.Since(t0).Round(time.Millisecond))
-	for i, r := range c.Replicas {
-		delay := time.Duration(0)
-		if i == len(c.Replicas)-1 {
-			delay = c.opts.Delay
-		}
-		if err := c.PointReplica(ctx, r, c.Primary, delay); err != nil {
-			return err
-		}
-	}
-	if err := c.waitReplicating(ctx); err != nil {
-		return err
-	}
-	c.logf("mysql cluster with %d replicas replicating after %v", len(c.Replicas), time.Since(t0).Round(time.Millisecond))
-	return nil
+	return c.startGTIDReplication(ctx, t0)
 }
 
 // killBinlogDumps ends the source's replication sender threads, without
