@@ -93,7 +93,9 @@ func (db *DB) QueryRow(query string, args ...any) *sql.Row {
 // read, the primary otherwise. It is prepared there only, not on every node,
 // and the *sql.Stmt stays bound to that node: for reads spread over every
 // replica and following fail-overs, run the query unprepared (both drivers
-// cache prepared statements per connection).
+// cache prepared statements per connection). Statements run through the
+// *sql.Stmt bypass the DB: their writes are not recorded in a session, and
+// their reads do not honour one.
 func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
@@ -117,7 +119,8 @@ func (db *DB) Prepare(query string) (*sql.Stmt, error) {
 }
 
 // Conn returns a single connection, for work that needs one session: on the
-// primary, or on a replica when ctx says [WithReplica].
+// primary, or on a replica when ctx says [WithReplica]. Statements run
+// through it bypass the DB: no routing, and no read-your-writes session.
 func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
