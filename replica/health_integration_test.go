@@ -430,7 +430,10 @@ func TestSplitBrainRefusesWrites(t *testing.T) {
 				_, err = admin.Exec(q)
 				require.NoError(t, err)
 			}
-			require.False(t, db.CheckNow(ctx).SplitBrain)
+			s = db.CheckNow(ctx)
+			require.False(t, s.SplitBrain)
+			require.Equal(t, health.Replica, s.Nodes[1].Role, "a node that turned read-only again is a replica")
+			require.Equal(t, 0, s.Writer)
 			_, err = db.Exec("INSERT INTO " + table + " VALUES (3)")
 			require.NoError(t, err)
 			requireHTTP(t, srv.URL, http.StatusOK)
