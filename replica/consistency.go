@@ -138,10 +138,7 @@ func (db *DB) primaryPosition(ctx context.Context, since time.Time) (consistency
 		}
 		pp.mu.Unlock()
 		v, err, _ := pp.group.Do("primary", func() (any, error) {
-			n, err := db.writer()
-			if err != nil {
-				return nil, err
-			}
+			n := db.view.Load().writer
 			start := time.Now()
 			t, err := db.position(ctx, n)
 			if err != nil {
@@ -347,10 +344,7 @@ func (db *DB) onReplicaConsistent(ctx context.Context, o *queryOpts, s *consiste
 // replica must see what the primary had then.
 func (db *DB) readOnPrimary(ctx context.Context, s *consistency.Session, fn func(*node) error) error {
 	start := time.Now()
-	n, err := db.writer()
-	if err != nil {
-		return err
-	}
+	n := db.view.Load().writer // reads are not refused in a split brain, writes are
 	if err := db.call(n, fn); err != nil {
 		db.nodeFailed(n, err)
 		return err
