@@ -82,29 +82,17 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 	}
 	n := 1 + c.opts.Replicas
 	for i := 0; i < n; i++ {
-		name := "primary"
-		if i > 0 {
-			name = fmt.Sprintf("replica%d", i)
-		}
-		s := &Server{Name: name, Dir: filepath.Join(c.dir, name), c: c}
-		if err := c.run(ctx, "cp", "-a", template, s.Dir); err != nil {
-			return err
-		}
-		port, err := freePort()
+		s, tmp, err := c.copyServer(ctx, i, template)
 		if err != nil {
 			return err
 		}
-		s.Port = port
-		tmp, err := c.mkdir(name + "-tmp")
-		if err != nil {
-			return err
-		}
+		name := s.Name
 		s.args = []string{server, "--no-defaults",
 			"--datadir=" + s.Dir,
 			"--socket=" + filepath.Join(c.dir, name+".sock"),
 			"--pid-file=" + filepath.Join(c.dir, name+".pid"),
 			"--log-error=" + filepath.Join(c.dir, name+".err"),
-			fmt.Sprintf("--port=%d", port),
+			fmt.Sprintf("--port=%d", s.Port),
 			"--bind-address=127.0.0.1",
 			"--skip-name-resolve",
 			fmt.Sprintf("--server-id=%d", i+1),
@@ -157,6 +145,31 @@ func (c *Cluster) startGTIDReplication(ctx context.Context, t0 time.Time) error 
 	}
 	c.logf("%s cluster with %d replicas replicating after %v", c.Kind, len(c.Replicas), time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// copyServer makes the i-th server of a MariaDB or MySQL cluster (0: the
+// primary) from a copy of an initialised data directory, with a free port
+// and a tmpdir of its own, which it returns.
+func (c *Cluster) copyServer(ctx context.Context, i int, template string) (*Server, string, error) {
+	name := "primary"
+	if i > 0 {
+		name = fmt.Sprintf("replica%d", i)
+	}
+	s := &Server{Name: name, Dir: filepath.Join(c.dir, name), c: c}
+	if err := c.run(ctx, "cp", "-a", template, s.Dir); err != nil {
+		return nil, "", err
+	}
+	// A MySQL server needs its own server_uuid: drop the copied one.
+	if err := os.Remove(filepath.Join(s.Dir, "auto.cnf")); err != nil && !os.IsNotExist(err) {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	s.Port = port
+	tmp, err := c.mkdir(name + "-tmp")
+	return s, tmp, err
 }
 
 // PointReplica makes r replicate from source by GTID (MariaDB or MySQL),

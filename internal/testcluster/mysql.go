@@ -97,33 +97,17 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 	}
 	c.logf("mysql data directory initialised after %v", time.Since(t0).Round(time.Millisecond))
 	for i := 0; i <= c.opts.Replicas; i++ {
-		name := "primary"
-		if i > 0 {
-			name = fmt.Sprintf("replica%d", i)
-		}
-		s := &Server{Name: name, Dir: filepath.Join(c.dir, name), c: c}
-		if err := c.run(ctx, "cp", "-a", template, s.Dir); err != nil {
-			return err
-		}
-		// Each server needs its own server_uuid: drop the copied one.
-		if err := os.Remove(filepath.Join(s.Dir, "auto.cnf")); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		port, err := freePort()
+		s, tmp, err := c.copyServer(ctx, i, template)
 		if err != nil {
 			return err
 		}
-		s.Port = port
-		tmp, err := c.mkdir(name + "-tmp")
-		if err != nil {
-			return err
-		}
+		name := s.Name
 		s.args = mysqld(root,
 			"--datadir="+s.Dir,
 			"--socket="+filepath.Join(c.dir, name+".sock"),
 			"--pid-file="+filepath.Join(c.dir, name+".pid"),
 			"--log-error="+filepath.Join(c.dir, name+".err"),
-			fmt.Sprintf("--port=%d", port),
+			fmt.Sprintf("--port=%d", s.Port),
 			"--bind-address=127.0.0.1",
 			"--skip-name-resolve",
 			fmt.Sprintf("--server-id=%d", i+1),
