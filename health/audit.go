@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sqlreplica/sqlreplica/internal/dbvars"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -66,10 +67,10 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 		var err error
 		switch db.Dialect() {
 		case router.PostgreSQL:
-			settings, err = readSettings(ctx, pools[i], `SELECT name, setting FROM pg_settings WHERE name IN
+			settings, err = dbvars.Read(ctx, pools[i], `SELECT name, setting FROM pg_settings WHERE name IN
 				('wal_level', 'synchronous_commit', 'hot_standby_feedback', 'max_wal_senders', 'fsync', 'full_page_writes')`)
 		case router.MySQL, router.MariaDB:
-			settings, err = readSettings(ctx, pools[i], `SHOW GLOBAL VARIABLES WHERE Variable_name IN
+			settings, err = dbvars.Read(ctx, pools[i], `SHOW GLOBAL VARIABLES WHERE Variable_name IN
 				('log_bin', 'binlog_format', 'sync_binlog', 'innodb_flush_log_at_trx_commit', 'read_only',
 				 'super_read_only', 'gtid_mode', 'gtid_strict_mode', 'slave_skip_errors', 'replica_skip_errors')`)
 		default:
@@ -157,21 +158,4 @@ func auditNode(d router.Dialect, n Status, s map[string]string) []Finding {
 		}
 	}
 	return out
-}
-
-func readSettings(ctx context.Context, db *sql.DB, q string) (map[string]string, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	m := map[string]string{}
-	for rows.Next() {
-		var k, v sql.NullString
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
-		}
-		m[strings.ToLower(k.String)] = v.String
-	}
-	return m, rows.Err()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/internal/dberr"
+	"github.com/sqlreplica/sqlreplica/internal/dbvars"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -114,22 +115,9 @@ func probePostgres(ctx context.Context, db *sql.DB, r *probeResult) error {
 // state. Its first query works on both, so that it is right before the
 // dialect has been told apart.
 func probeMySQL(ctx context.Context, db *sql.DB, r *probeResult) error {
-	rows, err := db.QueryContext(ctx, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
+	vars, err := dbvars.Read(ctx, db, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
 		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos')`)
 	if err != nil {
-		return err
-	}
-	vars := map[string]string{}
-	for rows.Next() {
-		var k, v sql.NullString
-		if err := rows.Scan(&k, &v); err != nil {
-			rows.Close()
-			return err
-		}
-		vars[strings.ToLower(k.String)] = v.String
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	on := func(k string) bool { return vars[k] == "ON" || vars[k] == "1" }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/sqlreplica/sqlreplica/consistency"
+	"github.com/sqlreplica/sqlreplica/internal/dbvars"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -57,21 +58,8 @@ func (db *DB) position(ctx context.Context, n *node) (consistency.Token, error) 
 		sys, _ := strconv.ParseUint(system, 10, 64)
 		return consistency.PostgresToken(sys, uint32(tli), pageStart(lsn, block, segment)), nil
 	case router.MySQL, router.MariaDB:
-		rows, err := n.db.QueryContext(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'gtid_executed', 'gtid_binlog_pos')")
+		vars, err := dbvars.Read(ctx, n.db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'gtid_executed', 'gtid_binlog_pos')")
 		if err != nil {
-			return consistency.Token{}, err
-		}
-		vars := map[string]string{}
-		for rows.Next() {
-			var k, v string
-			if err := rows.Scan(&k, &v); err != nil {
-				rows.Close()
-				return consistency.Token{}, err
-			}
-			vars[strings.ToLower(k)] = v
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return consistency.Token{}, err
 		}
 		if strings.Contains(strings.ToLower(vars["version"]), "mariadb") {

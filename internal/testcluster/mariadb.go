@@ -82,34 +82,17 @@ func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) er
 	}
 	n := 1 + c.opts.Replicas
 	for i := 0; i < n; i++ {
-		s, tmp, err := c.copyServer(ctx, i, template)
+		s, flags, err := c.copyServer(ctx, i, template)
 		if err != nil {
 			return err
 		}
-		name := s.Name
-		s.args = []string{server, "--no-defaults",
-			"--datadir=" + s.Dir,
-			"--socket=" + filepath.Join(c.dir, name+".sock"),
-			"--pid-file=" + filepath.Join(c.dir, name+".pid"),
-			"--log-error=" + filepath.Join(c.dir, name+".err"),
-			fmt.Sprintf("--port=%d", s.Port),
-			"--bind-address=127.0.0.1",
-			"--skip-name-resolve",
-			fmt.Sprintf("--server-id=%d", i+1),
-			"--log-bin=" + name + "-bin",
-			"--relay-log=" + name + "-relay",
+		s.args = append([]string{server, "--no-defaults"}, flags...)
+		s.args = append(s.args,
 			"--binlog-format=ROW",
 			"--gtid-strict-mode=1",
 			"--log-slave-updates=1",
-			"--log-bin-trust-function-creators=1",
-			"--innodb-buffer-pool-size=32M",
 			"--innodb-log-file-size=16M",
-			"--innodb-flush-log-at-trx-commit=2",
-			"--sync-binlog=0",
-			"--performance-schema=OFF",
-			"--max-connections=200",
-			"--tmpdir=" + tmp,
-		}
+		)
 		if i > 0 {
 			s.args = append(s.args, "--read-only=1")
 		}
@@ -149,27 +132,50 @@ func (c *Cluster) startGTIDReplication(ctx context.Context, t0 time.Time) error 
 
 // copyServer makes the i-th server of a MariaDB or MySQL cluster (0: the
 // primary) from a copy of an initialised data directory, with a free port
-// and a tmpdir of its own, which it returns.
-func (c *Cluster) copyServer(ctx context.Context, i int, template string) (*Server, string, error) {
+// and a tmpdir of its own. It returns the server-option flags MariaDB and
+// MySQL share: files, port, identity, binary and relay logs, memory and
+// durability settings sized for tests.
+func (c *Cluster) copyServer(ctx context.Context, i int, template string) (*Server, []string, error) {
 	name := "primary"
 	if i > 0 {
 		name = fmt.Sprintf("replica%d", i)
 	}
 	s := &Server{Name: name, Dir: filepath.Join(c.dir, name), c: c}
 	if err := c.run(ctx, "cp", "-a", template, s.Dir); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	// A MySQL server needs its own server_uuid: drop the copied one.
 	if err := os.Remove(filepath.Join(s.Dir, "auto.cnf")); err != nil && !os.IsNotExist(err) {
-		return nil, "", err
+		return nil, nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	s.Port = port
 	tmp, err := c.mkdir(name + "-tmp")
-	return s, tmp, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, []string{
+		"--datadir=" + s.Dir,
+		"--socket=" + filepath.Join(c.dir, name+".sock"),
+		"--pid-file=" + filepath.Join(c.dir, name+".pid"),
+		"--log-error=" + filepath.Join(c.dir, name+".err"),
+		fmt.Sprintf("--port=%d", s.Port),
+		"--bind-address=127.0.0.1",
+		"--skip-name-resolve",
+		fmt.Sprintf("--server-id=%d", i+1),
+		"--log-bin=" + name + "-bin",
+		"--relay-log=" + name + "-relay",
+		"--log-bin-trust-function-creators=1",
+		"--innodb-buffer-pool-size=32M",
+		"--innodb-flush-log-at-trx-commit=2",
+		"--sync-binlog=0",
+		"--performance-schema=OFF",
+		"--max-connections=200",
+		"--tmpdir=" + tmp,
+	}, nil
 }
 
 // PointReplica makes r replicate from source by GTID (MariaDB or MySQL),

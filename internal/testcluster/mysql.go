@@ -97,36 +97,18 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 	}
 	c.logf("mysql data directory initialised after %v", time.Since(t0).Round(time.Millisecond))
 	for i := 0; i <= c.opts.Replicas; i++ {
-		s, tmp, err := c.copyServer(ctx, i, template)
+		s, flags, err := c.copyServer(ctx, i, template)
 		if err != nil {
 			return err
 		}
-		name := s.Name
-		s.args = mysqld(root,
-			"--datadir="+s.Dir,
-			"--socket="+filepath.Join(c.dir, name+".sock"),
-			"--pid-file="+filepath.Join(c.dir, name+".pid"),
-			"--log-error="+filepath.Join(c.dir, name+".err"),
-			fmt.Sprintf("--port=%d", s.Port),
-			"--bind-address=127.0.0.1",
-			"--skip-name-resolve",
-			fmt.Sprintf("--server-id=%d", i+1),
-			"--log-bin="+name+"-bin",
-			"--relay-log="+name+"-relay",
+		s.args = mysqld(root, append(flags,
 			"--gtid-mode=ON",
 			"--enforce-gtid-consistency=ON",
 			"--log-replica-updates=ON",
-			"--log-bin-trust-function-creators=1",
 			"--mysqlx=OFF",
 			"--secure-file-priv=NULL",
-			"--innodb-buffer-pool-size=32M",
-			"--innodb-flush-log-at-trx-commit=2",
-			"--sync-binlog=0",
-			"--performance-schema=OFF",
-			"--max-connections=200",
-			"--tmpdir="+tmp,
 			"--skip-replica-start",
-		)
+		)...)
 		if i > 0 {
 			s.args = append(s.args, "--read-only=ON", "--super-read-only=ON")
 		}
