@@ -85,7 +85,7 @@ func TestSessionIsSafeForConcurrentUse(t *testing.T) {
 			for i := 0; i < 200; i++ {
 				s.Record(consistency.PostgresToken(1, 1, uint64(g*1000+i)))
 				s.ReadAt("replica1", consistency.PostgresToken(1, 1, uint64(i)))
-				_, _, _ = s.Need()
+				_ = s.NeedNow(context.Background(), time.Now())
 				_ = s.Token()
 			}
 		}()
