@@ -17,15 +17,6 @@ import (
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
-// capture says when a write's position is recorded in its session.
-type capture uint8
-
-const (
-	captureNone  capture = iota
-	captureNow           // the write is committed when the call returns (Exec, Commit)
-	captureLater         // committed once its rows are read (Query, QueryRow)
-)
-
 // defaultWait bounds a read's wait for a replica to apply its token.
 const defaultWait = time.Second
 
@@ -85,25 +76,11 @@ func pageStart(lsn uint64, block, segment int64) uint64 {
 	return lsn
 }
 
-// record records a write made on n in ctx's session, if it has one.
-func (db *DB) record(ctx context.Context, n *node, when capture) {
-	s := consistency.SessionFrom(ctx)
-	if s == nil || when == captureNone {
-		return
-	}
-	later := func(ctx context.Context) (consistency.Token, error) { return db.position(ctx, n) }
-	if when == captureNow {
-		if t, err := db.position(ctx, n); err == nil {
-			s.Record(t)
-			return
-		}
-	}
-	s.RecordLater(later)
-}
-
-// primaryPos caches the primary's position, read at most once at a time.
+// primaryPos caches the position last read on a writer, read at most once
+// at a time.
 type primaryPos struct {
-	mu    sync.Mutex // guards pos and at
+	mu    sync.Mutex // guards node, pos and at
+	node  *node      // where pos was read
 	pos   consistency.Token
 	at    time.Time // when the read of pos began
 	group singleflight.Group
@@ -114,27 +91,28 @@ type posAt struct {
 	at  time.Time
 }
 
-// primaryPosition returns the primary's position as read at or after since.
-func (db *DB) primaryPosition(ctx context.Context, since time.Time) (consistency.Token, error) {
+// primaryPosition returns the position writer n reached, as read by a query
+// that began at or after since: it covers every write that completed before
+// since. Concurrent callers share one query.
+func (db *DB) primaryPosition(ctx context.Context, n *node, since time.Time) (consistency.Token, error) {
 	pp := &db.pp
 	for attempt := 0; attempt < 3; attempt++ {
 		pp.mu.Lock()
-		if !pp.at.IsZero() && !pp.at.Before(since) {
+		if pp.node == n && !pp.at.IsZero() && !pp.at.Before(since) {
 			p := pp.pos
 			pp.mu.Unlock()
 			return p, nil
 		}
 		pp.mu.Unlock()
-		v, err, _ := pp.group.Do("primary", func() (any, error) {
-			n := db.view.Load().writer
+		v, err, _ := pp.group.Do(n.name, func() (any, error) {
 			start := time.Now()
 			t, err := db.position(ctx, n)
 			if err != nil {
 				return nil, err
 			}
 			pp.mu.Lock()
-			if start.After(pp.at) {
-				pp.pos, pp.at = t, start
+			if pp.node != n || start.After(pp.at) {
+				pp.node, pp.pos, pp.at = n, t, start
 			}
 			pp.mu.Unlock()
 			return posAt{t, start}, nil
@@ -149,25 +127,30 @@ func (db *DB) primaryPosition(ctx context.Context, since time.Time) (consistency
 	return consistency.Token{}, errors.New("replica: the primary's position could not be read fresh")
 }
 
-// primaryHas reports whether the primary has reached need: a token it has
-// not reached is forged, or from another cluster or timeline, and no replica
-// can be trusted with it.
-func (db *DB) primaryHas(ctx context.Context, need consistency.Token) bool {
-	if p := db.checker.Snapshot(); p.WriterKnown && p.Nodes[p.Writer].Position.Covers(need) {
+// primaryHas reports whether writer n has reached need: a token it has not
+// reached is forged, or from another cluster or timeline, and no replica can
+// be trusted with it.
+func (db *DB) primaryHas(ctx context.Context, n *node, need consistency.Token) bool {
+	if p := db.checker.Snapshot(); p.WriterKnown && db.all[p.Writer] == n && p.Nodes[p.Writer].Position.Covers(need) {
 		return true
 	}
 	db.pp.mu.Lock()
-	cached := db.pp.pos
+	cached, same := db.pp.pos, db.pp.node == n
 	db.pp.mu.Unlock()
-	if cached.Covers(need) {
+	if same && cached.Covers(need) {
 		return true
 	}
-	fresh, err := db.primaryPosition(ctx, time.Now())
+	fresh, err := db.primaryPosition(ctx, n, time.Now())
 	return err == nil && fresh.Covers(need)
 }
 
-func (db *DB) policy(ctx context.Context) consistency.Policy {
-	p, ok := consistency.PolicyFrom(ctx)
+// policy returns the read-your-writes policy for a statement with values o.
+func (db *DB) policy(o *queryOpts) consistency.Policy {
+	var p consistency.Policy
+	ok := false
+	if o != nil {
+		p, ok = o.Policy.(consistency.Policy)
+	}
 	if !ok {
 		p = db.cfg.policy
 	}
@@ -221,132 +204,6 @@ func (db *DB) waitFor(ctx context.Context, n *node, need consistency.Token, d ti
 	return false
 }
 
-// onReplicaConsistent routes a read that carries a session or a token: to a
-// replica known to have applied what it needs, else to a replica given a
-// bounded time to apply it, else to the primary (or ErrNotReplicated when
-// the policy says replica only). The read never runs on a replica whose wait
-// failed. A session's reads stay on one replica while it has what they need
-// (monotonic reads); moving to another, the new one must have what the
-// primary had at that moment.
-func (db *DB) onReplicaConsistent(ctx context.Context, o *queryOpts, s *consistency.Session, fn func(*node) error) error {
-	if s != nil {
-		_ = s.Resolve(ctx) // a failure marks the session unsure
-		if s.OnPrimary(time.Now()) {
-			if s.Unsure() && db.policy(ctx).ReplicaOnly {
-				return fmt.Errorf("%w: where the session's last write landed is not known", consistency.ErrNotReplicated)
-			}
-			return db.readOnPrimary(ctx, s, fn)
-		}
-	}
-	need := consistency.TokenFrom(ctx)
-	var floor consistency.Token
-	pinned := ""
-	if s != nil {
-		w, f, p := s.Need()
-		need, floor, pinned = need.Merge(w), f, p
-	}
-	pol := db.policy(ctx)
-	if !need.IsZero() && !db.primaryHas(ctx, need) {
-		if pol.ReplicaOnly {
-			return fmt.Errorf("%w: the token is ahead of the primary, or from another cluster or timeline", consistency.ErrNotReplicated)
-		}
-		return db.readOnPrimary(ctx, s, fn)
-	}
-	v := db.view.Load()
-	snap := db.checker.Snapshot()
-	pos := func(n *node) consistency.Token { return snap.Nodes[n.idx].Position }
-	limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
-	usable := func(j int) bool { return !limited || db.fresh(o, &v.readers[j]) }
-	var failed []error
-	read := func(j int, raise consistency.Token) (done bool, err error) {
-		n := v.rnodes[j]
-		if err = db.call(n, fn); err == nil {
-			if s != nil {
-				s.ReadAt(n.name, raise)
-			}
-			return true, nil
-		}
-		done, _ = db.readFailed(ctx, n, err, &failed)
-		return done, err
-	}
-
-	// 1. The pinned replica, while it has what the session needs.
-	if pinned != "" {
-		for j, n := range v.rnodes {
-			if n.name == pinned && usable(j) && pos(n).Covers(need) {
-				if done, err := read(j, consistency.Token{}); done {
-					return err
-				}
-			}
-		}
-	}
-	// Another replica must have what the pinned one may have shown: what
-	// the primary has now.
-	target := need.Merge(floor)
-	var raise consistency.Token
-	if pinned != "" {
-		p, err := db.primaryPosition(ctx, time.Now())
-		if err != nil {
-			return db.readOnPrimary(ctx, s, fn)
-		}
-		raise = p
-		target = target.Merge(p)
-	}
-	// 2. A replica known to have it.
-	if n := len(v.readers); n > 0 {
-		start := db.balancer.Pick(v.readers)
-		for i := 0; i < n; i++ {
-			j := (start + i) % n
-			if usable(j) && pos(v.rnodes[j]).Covers(target) {
-				if done, err := read(j, raise); done {
-					return err
-				}
-			}
-		}
-		// 3. The most advanced replica, given a bounded time.
-		best := -1
-		var bestBehind uint64
-		for j := range v.rnodes {
-			if !usable(j) || !pos(v.rnodes[j]).SameOrigin(target) {
-				continue
-			}
-			behind, ok := pos(v.rnodes[j]).Behind(target)
-			if ok && (best < 0 || behind < bestBehind) {
-				best, bestBehind = j, behind
-			}
-		}
-		if best >= 0 && pol.Wait > 0 && db.waitFor(ctx, v.rnodes[best], target, pol.Wait) {
-			if done, err := read(best, raise); done {
-				return err
-			}
-		}
-	}
-	// 4. The primary.
-	if pol.ReplicaOnly {
-		return fmt.Errorf("%w: no replica applied the session's writes within %v", consistency.ErrNotReplicated, pol.Wait)
-	}
-	return db.readOnPrimary(ctx, s, fn)
-}
-
-// readOnPrimary runs a read of session s on the primary; a later read on a
-// replica must see what the primary had then.
-func (db *DB) readOnPrimary(ctx context.Context, s *consistency.Session, fn func(*node) error) error {
-	start := time.Now()
-	n := db.view.Load().writer // reads are not refused in a split brain, writes are
-	if err := db.call(n, fn); err != nil {
-		db.nodeFailed(n, err)
-		return err
-	}
-	if s != nil {
-		if p, err := db.primaryPosition(ctx, start); err == nil {
-			s.ReadOnPrimary(p)
-		} else {
-			s.RecordLater(func(context.Context) (consistency.Token, error) { return consistency.Token{}, err })
-		}
-	}
-	return nil
-}
-
 // WaitReplicated returns once at least n replicas have applied tok: the
 // playbooks' semi-synchronous (n = 1) and synchronous (n = all) guarantees
 // on top of asynchronous replication. It waits until ctx's deadline, or the
@@ -362,7 +219,7 @@ func (db *DB) WaitReplicated(ctx context.Context, tok consistency.Token, n int) 
 	if n > len(db.replicas) {
 		return fmt.Errorf("replica: %d replicas cannot apply a token %d times", len(db.replicas), n)
 	}
-	wait := db.policy(ctx).Wait
+	wait := db.policy(optsFrom(ctx)).Wait
 	if dl, ok := ctx.Deadline(); ok {
 		wait = time.Until(dl)
 	}

@@ -41,7 +41,8 @@ type DB struct {
 	log           *slog.Logger
 	cfg           config
 
-	stop      context.CancelFunc // stops background goroutines
+	life      context.Context    // ends when Close begins
+	stop      context.CancelFunc // ends life: stops background goroutines
 	wg        sync.WaitGroup     // background goroutines
 	failover  *failover          // nil unless a FailoverPolicy has After set
 	pp        primaryPos         // the primary's position, for read-your-writes
@@ -161,7 +162,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	db.checker = checker
 	ctx, cancel := context.WithCancel(context.Background())
-	db.stop = cancel
+	db.life, db.stop = ctx, cancel
 	db.wg.Add(1)
 	go func() {
 		defer db.wg.Done()

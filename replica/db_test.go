@@ -95,7 +95,9 @@ func TestRouting(t *testing.T) {
 		{"nextval goes to the primary", ctx, "SELECT nextval('s')", "primary"},
 		{"comment before a write goes to the primary", ctx, "/* hi */ UPDATE t SET a = 1", "primary"},
 		{"WithPrimary sends a read to the primary", replica.WithPrimary(ctx), "SELECT 1", "primary"},
-		{"WithReplica sends a locking read to a replica", replica.WithReplica(ctx), "SELECT * FROM t FOR UPDATE", "replica"},
+		{"WithReplica sends a read to a replica", replica.WithReplica(ctx), "SELECT 1", "replica"},
+		{"WithReplica cannot send a locking read to a replica", replica.WithReplica(ctx), "SELECT * FROM t FOR UPDATE", "primary"},
+		{"WithReplica cannot send a write to a replica", replica.WithReplica(ctx), "UPDATE t SET a = 1 RETURNING 'x'", "primary"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,13 +229,21 @@ func TestTransactions(t *testing.T) {
 			tx, err := fc.db.BeginTx(tt.ctx, tt.opts)
 			require.NoError(t, err)
 			require.True(t, strings.HasPrefix(tx.Node(), tt.want), tx.Node())
-			// Every statement in it runs on its node, writes included.
+			// Every statement in it runs on its node.
 			var name string
 			require.NoError(t, tx.QueryRow("SELECT 1").Scan(&name))
 			require.Equal(t, tx.Node(), name)
-			if tt.want == "primary" {
-				_, err = tx.Exec("UPDATE t SET a = 1")
-				require.NoError(t, err)
+			before := fc.primary.Queries()
+			_, err = tx.Exec("UPDATE t SET a = 1")
+			if tt.opts == nil || !tt.opts.ReadOnly {
+				if tt.want == "primary" {
+					require.NoError(t, err, "a read-write transaction runs writes")
+				} else {
+					require.ErrorIs(t, err, replica.ErrWriteOnReplica, "a transaction on a replica refuses writes")
+				}
+			} else {
+				require.ErrorIs(t, err, replica.ErrWriteOnReplica, "a read-only transaction refuses writes, wherever it runs")
+				require.Equal(t, before, fc.primary.Queries(), "the refused write was sent")
 			}
 			require.NoError(t, tx.Commit())
 		})
@@ -272,10 +282,11 @@ func TestPrepareAndConn(t *testing.T) {
 	require.NoError(t, c.QueryRowContext(ctx, "SELECT 1").Scan(&name))
 	require.Equal(t, "primary", name)
 	require.NoError(t, c.Close())
+	// Anything may run on a connection: WithReplica cannot put it on a replica.
 	c, err = fc.db.Conn(replica.WithReplica(ctx))
 	require.NoError(t, err)
 	require.NoError(t, c.QueryRowContext(ctx, "SELECT 1").Scan(&name))
-	require.Equal(t, "replica1", name)
+	require.Equal(t, "primary", name)
 	require.NoError(t, c.Close())
 }
 

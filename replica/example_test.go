@@ -3,6 +3,7 @@ package replica_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log"
 
@@ -113,7 +114,7 @@ func ExampleDB_BeginTx() {
 	// read-write: primary
 }
 
-// Override the classifier for one query.
+// Ask for a node: WithReplica can never send a write to a replica.
 func ExampleWithReplica() {
 	primary := fakedb.NewServer("primary").DB()
 	replica1 := fakedb.NewServer("replica1").DB()
@@ -130,11 +131,21 @@ func ExampleWithReplica() {
 	_ = db.QueryRowContext(ctx, "SELECT audit_event('login')").Scan(&server)
 	fmt.Println("declared write function:", server)
 	_ = db.QueryRowContext(replica.WithReplica(ctx), "SELECT pg_try_advisory_lock(1)").Scan(&server)
-	fmt.Println("forced to a replica:", server)
+	fmt.Println("a lock asked of a replica:", server)
+	tx, err := db.BeginTx(replica.WithReplica(ctx), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("transaction asked of a replica:", tx.Node())
+	_, err = tx.ExecContext(ctx, "UPDATE t SET a = 1")
+	fmt.Println("a write in it:", errors.Is(err, replica.ErrWriteOnReplica))
+	_ = tx.Rollback()
 	_ = db.QueryRowContext(replica.WithPrimary(ctx), "SELECT 1").Scan(&server)
 	fmt.Println("forced to the primary:", server)
 	// Output:
 	// declared write function: primary
-	// forced to a replica: replica1
+	// a lock asked of a replica: primary
+	// transaction asked of a replica: replica1
+	// a write in it: true
 	// forced to the primary: primary
 }

@@ -26,12 +26,18 @@ func WithPrimary(ctx context.Context) context.Context {
 	return ctxval.With(ctx, func(o *queryOpts) { o.Hint = hintPrimary })
 }
 
-// WithReplica returns a context that sends statements run with it to a
-// replica even when the classifier would keep them on the primary, and runs
-// transactions begun with it on a replica even when they are not read-only.
-// The caller takes responsibility: such a statement is treated exactly as a
-// read, including falling back to the primary when no replica can serve it.
-// A write sent to a replica fails there with the server's read-only error.
+// WithReplica returns a context that asks for a replica. It can never send
+// a statement that may write, lock or change session state to one (rule one
+// of this library): such a statement still runs on the primary, as a write
+// of the session, and is refused in a split brain. What it changes:
+//
+//   - a transaction begun with it runs read only on a replica even without
+//     sql.TxOptions.ReadOnly (for code that cannot pass options), and
+//     refuses statements that may write with [ErrWriteOnReplica];
+//   - a read run with it goes to a replica, as a read without a hint does.
+//
+// Reads still honour the context's session and lag limit, and still fall back
+// to the primary when no replica can serve them.
 func WithReplica(ctx context.Context) context.Context {
 	return ctxval.With(ctx, func(o *queryOpts) { o.Hint = hintReplica })
 }

@@ -3,26 +3,27 @@ package replica
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"reflect"
+
+	"github.com/sqlreplica/sqlreplica/internal/errrow"
+	"github.com/sqlreplica/sqlreplica/router"
 )
 
+// classOf returns query's class.
+func (db *DB) classOf(query string) router.Kind { return db.cls.Load().classify(query) }
+
 // ExecContext runs a statement that returns no rows: on a replica when it
-// is a read (see [router.Classify]) or the context says [WithReplica], on the
-// primary otherwise. A write is never retried.
+// is a read (see [router.Classify]), on the primary otherwise. A write is
+// never retried. See [DB] for how sessions and hints change the choice.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
 	var res sql.Result
-	fn := func(n *node) (err error) {
-		res, err = n.db.ExecContext(ctx, query, args...)
+	err := db.route(ctx, callStatement, db.classOf(query), captureNow, func(ctx context.Context, _ *node, q querier) (err error) {
+		res, err = q.ExecContext(ctx, query, args...)
 		return err
-	}
-	if o := optsFrom(ctx); db.isRead(o, query) {
-		err := db.onReplica(ctx, o, fn)
-		return res, err
-	}
-	err := db.onPrimary(ctx, captureNow, fn)
+	})
 	return res, err
 }
 
@@ -40,16 +41,14 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		return nil, ErrClosed
 	}
 	var rows *sql.Rows
-	fn := func(n *node) (err error) {
-		rows, err = n.db.QueryContext(ctx, query, args...)
+	err := db.route(ctx, callStatement, db.classOf(query), captureLater, func(ctx context.Context, _ *node, q querier) (err error) {
+		rows, err = q.QueryContext(ctx, query, args...)
 		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if o := optsFrom(ctx); db.isRead(o, query) {
-		err := db.onReplica(ctx, o, fn)
-		return rows, err
-	}
-	err := db.onPrimary(ctx, captureLater, fn)
-	return rows, err
+	return rows, nil
 }
 
 // Query is [DB.QueryContext] with context.Background.
@@ -59,28 +58,27 @@ func (db *DB) Query(query string, args ...any) (*sql.Rows, error) {
 
 // QueryRowContext runs a statement expected to return at most one row,
 // routed and retried as [DB.QueryContext]. Errors are deferred to the Row's
-// Scan, as with *sql.DB; [ErrSplitBrain] and [ErrClosed] too.
+// Scan, as with *sql.DB; the library's own ([ErrClosed], [ErrSplitBrain], …)
+// too.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if db.closed.Load() {
-		return db.primary.db.QueryRowContext(closedCtx{ctx, ErrClosed}, query, args...)
+		return errrow.Row(ErrClosed)
 	}
 	var row *sql.Row
-	fn := func(n *node) error {
-		row = n.db.QueryRowContext(ctx, query, args...)
+	err := db.route(ctx, callStatement, db.classOf(query), captureLater, func(ctx context.Context, _ *node, q querier) error {
+		row = q.QueryRowContext(ctx, query, args...)
 		return row.Err()
-	}
-	if o := optsFrom(ctx); db.isRead(o, query) {
-		if err := db.onReplica(ctx, o, fn); row == nil {
-			// The statement never ran (ErrNotReplicated, ErrSplitBrain):
-			// hand back a Row that carries the error.
-			return db.primary.db.QueryRowContext(closedCtx{ctx, err}, query, args...)
-		}
-		return row
-	}
-	if err := db.onPrimary(ctx, captureLater, fn); row == nil || errors.Is(err, ErrReadOnlyPrimary) {
-		return db.primary.db.QueryRowContext(closedCtx{ctx, err}, query, args...)
+	})
+	if row == nil || err != nil && !identical(err, row.Err()) {
+		// The statement never ran, or the error is the library's own.
+		return errrow.Row(err)
 	}
 	return row
+}
+
+// identical reports whether a and b are the same error value.
+func identical(a, b error) bool {
+	return a != nil && b != nil && reflect.TypeOf(a) == reflect.TypeOf(b) && reflect.TypeOf(a).Comparable() && a == b
 }
 
 // QueryRow is [DB.QueryRowContext] with context.Background.
@@ -101,15 +99,10 @@ func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 		return nil, ErrClosed
 	}
 	var st *sql.Stmt
-	fn := func(n *node) (err error) {
-		st, err = n.db.PrepareContext(ctx, query)
+	err := db.route(ctx, callPrepare, db.classOf(query), captureNone, func(ctx context.Context, _ *node, q querier) (err error) {
+		st, err = q.PrepareContext(ctx, query)
 		return err
-	}
-	if o := optsFrom(ctx); db.isRead(o, query) {
-		err := db.onReplica(ctx, o, fn)
-		return st, err
-	}
-	err := db.onPrimary(ctx, captureNone, fn)
+	})
 	return st, err
 }
 
@@ -118,22 +111,19 @@ func (db *DB) Prepare(query string) (*sql.Stmt, error) {
 	return db.PrepareContext(context.Background(), query)
 }
 
-// Conn returns a single connection, for work that needs one session: on the
-// primary, or on a replica when ctx says [WithReplica]. Statements run
-// through it bypass the DB: no routing, and no read-your-writes session.
+// Conn returns a single connection of the primary, for work that needs one
+// session (SET, temporary tables, advisory locks, …). Anything may run on it,
+// so it is always on the primary, whatever the context's hint, and
+// refused with [ErrSplitBrain] in a split brain. Statements run through it
+// bypass the DB: no routing, and no read-your-writes session.
 func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
 	var c *sql.Conn
-	fn := func(n *node) (err error) {
+	err := db.route(ctx, callConn, router.Write, captureNone, func(ctx context.Context, n *node, _ querier) (err error) {
 		c, err = n.db.Conn(ctx)
 		return err
-	}
-	if o := optsFrom(ctx); len(db.replicas) > 0 && o != nil && o.Hint == hintReplica {
-		err := db.onReplica(ctx, o, fn)
-		return c, err
-	}
-	err := db.onPrimary(ctx, captureNone, fn)
+	})
 	return c, err
 }

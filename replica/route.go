@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -15,8 +16,9 @@ import (
 // view is what routing needs from a health snapshot, built once per
 // snapshot and read without a lock.
 type view struct {
+	snap    *health.Snapshot
 	writer  *node // never nil: the configured primary until checks find another
-	split   bool  // split brain: writes are refused
+	split   bool  // split brain: statements that may write are refused
 	readers []router.Candidate
 	rnodes  []*node // rnodes[i] serves readers[i]
 }
@@ -24,7 +26,7 @@ type view struct {
 // buildView turns a health snapshot into the routing view. The checker calls
 // it, in order, for every snapshot it publishes.
 func (db *DB) buildView(s *health.Snapshot) {
-	v := &view{writer: db.primary, split: s.SplitBrain}
+	v := &view{snap: s, writer: db.primary, split: s.SplitBrain}
 	if s.Writer >= 0 && s.Writer < len(db.all) {
 		v.writer = db.all[s.Writer]
 	}
@@ -47,21 +49,146 @@ func (db *DB) buildView(s *health.Snapshot) {
 	db.view.Store(v)
 }
 
-// isRead reports whether a statement goes to the replicas: by the context's
-// hint if it has one, by its class otherwise.
-func (db *DB) isRead(o *queryOpts, query string) bool {
-	if len(db.replicas) == 0 {
-		return false
+// querier is what a statement runs on: a node's pool, or one connection
+// taken from it. It is a struct, not an interface, so that the calls stay
+// static and a statement's arguments do not escape to the heap.
+type querier struct {
+	db   *sql.DB
+	conn *sql.Conn // when set, the statement runs on it
+}
+
+func (q querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.conn != nil {
+		return q.conn.ExecContext(ctx, query, args...)
 	}
-	if o != nil {
-		switch o.Hint {
-		case hintPrimary:
-			return false
-		case hintReplica:
-			return true
+	return q.db.ExecContext(ctx, query, args...)
+}
+
+func (q querier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.conn != nil {
+		return q.conn.QueryContext(ctx, query, args...)
+	}
+	return q.db.QueryContext(ctx, query, args...)
+}
+
+func (q querier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if q.conn != nil {
+		return q.conn.QueryRowContext(ctx, query, args...)
+	}
+	return q.db.QueryRowContext(ctx, query, args...)
+}
+
+func (q querier) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if q.conn != nil {
+		return q.conn.PrepareContext(ctx, query)
+	}
+	return q.db.PrepareContext(ctx, query)
+}
+
+func (q querier) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	if q.conn != nil {
+		return q.conn.BeginTx(ctx, opts)
+	}
+	return q.db.BeginTx(ctx, opts)
+}
+
+// runFn runs a statement on node n through q, with ctx. It must not have
+// handed rows to the caller when it fails: a read moves to another node only
+// before any row came back.
+type runFn func(ctx context.Context, n *node, q querier) error
+
+// capture says when a write's position can be read for its session.
+type capture uint8
+
+const (
+	captureNone  capture = iota // nothing is written by the call itself (Prepare, Begin, Conn)
+	captureNow                  // the write has completed when fn returns (Exec)
+	captureLater                // the write completes once its rows are read and closed (Query, QueryRow)
+)
+
+// route is every entry point's way in: it decides where a statement of
+// class cls, arriving through c, goes (see decide), and runs fn there.
+func (db *DB) route(ctx context.Context, c caller, cls router.Kind, when capture, fn runFn) error {
+	return db.routeInput(ctx, decisionInput{caller: c, class: cls}, when, fn)
+}
+
+// routeInput is route with more of the decision's input given (BeginTx's
+// isolation).
+func (db *DB) routeInput(ctx context.Context, in decisionInput, when capture, fn runFn) error {
+	v := db.view.Load()
+	c, cls := in.caller, in.class
+	in.replicas, in.split = len(db.replicas) > 0, v.split
+	o := optsFrom(ctx)
+	if o == nil {
+		return db.carryOut(ctx, v, in, decide(in), nil, nil, when, fn)
+	}
+	in.hint = o.Hint
+	r := &readState{o: o}
+	if cls == router.Read && (c == callStatement || c == callBegin) {
+		r.s, _ = o.Session.(*consistency.Session)
+		r.tok, _ = o.Token.(consistency.Token)
+		if r.s != nil || !r.tok.IsZero() {
+			r.consistent = true
+			r.pol = db.policy(o)
+			in.replicaOnly = r.pol.ReplicaOnly
+			if r.s != nil && in.hint != hintPrimary && in.replicas {
+				r.need = r.s.NeedNow(ctx, time.Now())
+				in.afterWrite, in.unsure, in.inProgress = r.need.AfterWrite, r.need.Unsure, r.need.InProgress
+			}
 		}
+	} else if cls != router.Read {
+		r.s, _ = o.Session.(*consistency.Session) // a write records its position there
 	}
-	return db.cls.Load().classify(query) == router.Read
+	return db.carryOut(ctx, v, in, decide(in), o, r, when, fn)
+}
+
+// readState is what a statement's context says beyond its hint.
+type readState struct {
+	o          *queryOpts
+	s          *consistency.Session // nil without a session
+	consistent bool                 // the read honours the session or token
+	tok        consistency.Token    // from WithToken
+	need       consistency.Need
+	pol        consistency.Policy
+}
+
+func (r *readState) session() *consistency.Session {
+	if r == nil {
+		return nil
+	}
+	return r.s
+}
+
+// carryOut runs fn where decision d sends it.
+func (db *DB) carryOut(ctx context.Context, v *view, in decisionInput, d decision, o *queryOpts, r *readState, when capture, fn runFn) error {
+	switch d.target {
+	case refuse:
+		return refusal(d)
+	case toPrimary:
+		if d.write {
+			return db.write(ctx, v, r.session(), when, fn)
+		}
+		if r != nil && r.consistent {
+			return db.readPrimary(ctx, v, r.s, fn, nil)
+		}
+		return db.readPrimary(ctx, v, nil, fn, nil)
+	}
+	return db.read(ctx, v, in, o, r, when, fn)
+}
+
+// refusal is the error of a refused decision.
+func refusal(d decision) error {
+	switch d.reason {
+	case reasonSplitBrain:
+		return ErrSplitBrain
+	case reasonWriteOnReplica:
+		return ErrWriteOnReplica
+	case reasonUnsure:
+		return fmt.Errorf("%w: where the session's last write landed is not known", consistency.ErrNotReplicated)
+	case reasonInProgress:
+		return fmt.Errorf("%w: a write of the session is still in progress", consistency.ErrNotReplicated)
+	}
+	return fmt.Errorf("replica: statement refused: %s", d.reason)
 }
 
 // fresh reports whether a candidate is within the lag limits for o. Unknown
@@ -77,90 +204,255 @@ func (db *DB) fresh(o *queryOpts, c *router.Candidate) bool {
 	return db.cfg.maxLagBytes == 0 || c.LagKnown && c.LagBytes <= db.cfg.maxLagBytes
 }
 
-// onReplica runs fn on a replica the balancer picks among those fresh
-// enough. While a node cannot serve (its connection fails, it is shutting
-// down, a recovery conflict cancelled the statement), fn moves on to the
-// next replica and finally the primary, and the failed node leaves rotation
-// at once; a replica that refuses the statement as a write sends it straight
-// to the primary, the only node that can run it. Any other error is the
-// statement's own and is returned as it is.
-//
-// fn must not have returned rows to the caller when it fails: a read is
-// retried only before any row came back.
-func (db *DB) onReplica(ctx context.Context, o *queryOpts, fn func(*node) error) error {
-	if o != nil && (o.Session != nil || o.Token != nil) {
-		return db.onReplicaConsistent(ctx, o, consistency.SessionFrom(ctx), fn)
+// pick returns where the balancer starts among n candidates, kept in range
+// whatever a custom balancer returns.
+func (db *DB) pick(c []router.Candidate) int {
+	i := db.balancer.Pick(c)
+	if i < 0 || i >= len(c) {
+		return 0
 	}
-	v := db.view.Load()
-	var failed []error
-	if n := len(v.readers); n > 0 {
-		limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
-		start := db.balancer.Pick(v.readers)
-		tried := false
-		for i := 0; i < n; i++ {
-			j := start + i
-			if j >= n {
-				j -= n
-			}
-			if limited && !db.fresh(o, &v.readers[j]) {
-				continue
-			}
-			tried = true
-			nd := v.rnodes[j]
-			err := db.call(nd, fn)
-			if err == nil {
-				return nil
-			}
-			done, toPrimary := db.readFailed(ctx, nd, err, &failed)
-			if done {
-				return err
-			}
-			if toPrimary {
-				break
-			}
-		}
-		if !tried && db.cfg.fallback == FallbackLeastLagging {
-			if j := leastLagging(v.readers); j >= 0 {
-				nd := v.rnodes[j]
-				err := db.call(nd, fn)
-				if err == nil {
-					return nil
-				}
-				if done, _ := db.readFailed(ctx, nd, err, &failed); done {
-					return err
-				}
-			}
-		}
-	}
-	err := db.call(v.writer, fn)
-	if err == nil || classifyFailure(ctx, err) == failFinal {
-		return err
-	}
-	db.nodeFailed(v.writer, err)
-	if failed == nil {
-		return err
-	}
-	failed = append(failed, &NodeError{Node: v.writer.name, Err: err})
-	return fmt.Errorf("replica: no node could serve the read: %w", errors.Join(failed...))
+	return i
 }
 
-// readFailed decides what a read's failure on n means: done when it is the
-// statement's own error, to return as it is; toPrimary when only the primary
-// can run it. Otherwise the node could not serve: it leaves rotation and the
-// read moves on.
-func (db *DB) readFailed(ctx context.Context, n *node, err error, failed *[]error) (done, toPrimary bool) {
-	switch classifyFailure(ctx, err) {
-	case failFinal:
-		return true, false
-	case failReadOnly:
-		*failed = append(*failed, &NodeError{Node: n.name, Err: err})
-		db.log.Debug("replica: a replica refused a read as a write; running it on the primary", "node", n.name, "err", err)
-		return false, true
+// attempt is a read's progress over the nodes it tried.
+type attempt struct {
+	failed []error // a NodeError per node that could not serve
+	tried  []bool  // by node index
+}
+
+func (a *attempt) note(n *node, err error) {
+	a.failed = append(a.failed, &NodeError{Node: n.name, Err: err})
+}
+
+// outcome is what a try on a replica leads to.
+type outcome uint8
+
+const (
+	served      outcome = iota + 1 // done: return err (nil, or the statement's own error)
+	moveOn                         // the node could not serve: try the next
+	asWrite                        // a replica refused it as a write: it is one
+	primaryOnly                    // only the primary can run it
+)
+
+// try runs fn on replica n and says what follows.
+func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, error) {
+	err := db.call(ctx, n, fn)
+	if err == nil {
+		return served, nil
 	}
-	*failed = append(*failed, &NodeError{Node: n.name, Err: err})
-	db.nodeFailed(n, err)
-	db.log.Debug("replica: read failed on a node; trying the next", "node", n.name, "err", err)
-	return false, false
+	switch db.failed(ctx, n, err) {
+	case failFinal:
+		return served, err
+	case failRefused:
+		db.log.Debug("replica: a replica refused a read as a write; running it on the primary as a write", "node", n.name)
+		return asWrite, err
+	case failPrimaryOnly:
+		db.log.Debug("replica: a read only the primary can run; running it there", "node", n.name)
+		return primaryOnly, err
+	}
+	a.note(n, err)
+	db.log.Debug("replica: read failed on a node; trying the next", "node", n.name)
+	return moveOn, err
+}
+
+// read runs a read on the replicas: one the balancer picks among those
+// fresh enough (and, for a read with a session or token, known to have what
+// it needs, or given a bounded time to apply it), moving on while nodes
+// cannot serve, and on the primary as the last resort. A replica that
+// refuses the statement as a write makes it a write, decided anew.
+func (db *DB) read(ctx context.Context, v *view, in decisionInput, o *queryOpts, r *readState, when capture, fn runFn) error {
+	var a attempt
+	var out outcome
+	var err error
+	if r != nil && r.consistent {
+		out, err = db.readConsistent(ctx, v, o, r, fn, &a)
+	} else {
+		out, err = db.readAny(ctx, v, o, fn, &a)
+	}
+	switch out {
+	case served:
+		return err
+	case asWrite:
+		in.refused = true
+		return db.carryOut(ctx, v, in, decide(in), o, r, when, fn)
+	}
+	if r != nil && r.consistent && r.pol.ReplicaOnly {
+		if out == primaryOnly {
+			return err
+		}
+		return fmt.Errorf("%w: no replica applied the session's writes within %v", consistency.ErrNotReplicated, r.pol.Wait)
+	}
+	return db.readPrimary(ctx, v, r.session(), fn, &a)
+}
+
+// readAny tries the replicas within the lag limits, in the balancer's order.
+func (db *DB) readAny(ctx context.Context, v *view, o *queryOpts, fn runFn, a *attempt) (outcome, error) {
+	n := len(v.readers)
+	if n == 0 {
+		return moveOn, nil
+	}
+	limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
+	start := db.pick(v.readers)
+	tried := false
+	for i := 0; i < n; i++ {
+		j := start + i
+		if j >= n {
+			j -= n
+		}
+		if limited && !db.fresh(o, &v.readers[j]) {
+			continue
+		}
+		tried = true
+		if out, err := db.try(ctx, v.rnodes[j], fn, a); out != moveOn {
+			return out, err
+		}
+	}
+	if !tried && db.cfg.fallback == FallbackLeastLagging {
+		if j := leastLagging(v.readers); j >= 0 {
+			if out, err := db.try(ctx, v.rnodes[j], fn, a); out != moveOn {
+				return out, err
+			}
+		}
+	}
+	return moveOn, nil
+}
+
+// readConsistent routes a read that carries a session or a token: to a
+// replica known to have applied what it needs, else to a replica given a
+// bounded time to apply it. The read never runs on a replica whose wait
+// failed. A session's reads stay on one replica while it has what they need
+// (monotonic reads); moving to another, the new one must have what the
+// primary had at that moment. moveOn means the primary must serve it.
+func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *readState, fn runFn, a *attempt) (outcome, error) {
+	need := r.tok.Merge(r.need.Written)
+	if !need.IsZero() && !db.primaryHas(ctx, v.writer, need) {
+		// Forged, or from another cluster or timeline: no replica can be
+		// trusted with it.
+		return moveOn, nil
+	}
+	if len(v.readers) == 0 {
+		return moveOn, nil
+	}
+	pos := func(n *node) consistency.Token { return v.snap.Nodes[n.idx].Position }
+	limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
+	usable := func(j int) bool { return !limited || db.fresh(o, &v.readers[j]) }
+	tryAt := func(j int, raise consistency.Token) (outcome, error) {
+		n := v.rnodes[j]
+		out, err := db.try(ctx, n, fn, a)
+		if out == served && err == nil && r.s != nil {
+			r.s.ReadAt(n.name, raise)
+		}
+		return out, err
+	}
+
+	// 1. The pinned replica, while it has what the session needs.
+	if p := r.need.Pinned; p != "" {
+		for j, n := range v.rnodes {
+			if n.name == p && usable(j) && pos(n).Covers(need) {
+				if out, err := tryAt(j, consistency.Token{}); out != moveOn {
+					return out, err
+				}
+			}
+		}
+	}
+	// Another replica must have what the pinned one may have shown: what
+	// the primary has now.
+	target := need.Merge(r.need.Floor)
+	var raise consistency.Token
+	if r.need.Pinned != "" {
+		p, err := db.primaryPosition(ctx, v.writer, time.Now())
+		if err != nil {
+			return moveOn, nil
+		}
+		raise = p
+		target = target.Merge(p)
+	}
+	// 2. A replica known to have it.
+	n := len(v.readers)
+	start := db.pick(v.readers)
+	for i := 0; i < n; i++ {
+		j := (start + i) % n
+		if usable(j) && pos(v.rnodes[j]).Covers(target) {
+			if out, err := tryAt(j, raise); out != moveOn {
+				return out, err
+			}
+		}
+	}
+	// 3. The most advanced replica, given a bounded time.
+	best := -1
+	var bestBehind uint64
+	for j := range v.rnodes {
+		if !usable(j) || !pos(v.rnodes[j]).SameOrigin(target) {
+			continue
+		}
+		behind, ok := pos(v.rnodes[j]).Behind(target)
+		if ok && (best < 0 || behind < bestBehind) {
+			best, bestBehind = j, behind
+		}
+	}
+	if best >= 0 && r.pol.Wait > 0 && db.waitFor(ctx, v.rnodes[best], target, r.pol.Wait) {
+		return tryAt(best, raise)
+	}
+	return moveOn, nil
+}
+
+// readPrimary runs a read on the writer (reads are not refused in a split
+// brain; statements that may write are). For a read of session s, a later
+// read on a replica must see what this read saw: the session reads the
+// primary's position later, once this read's connection is free, so that no
+// connection is held while another is awaited from the same pool. a holds
+// the failures of nodes tried before, if any: when the primary cannot serve
+// either, the error names every node.
+func (db *DB) readPrimary(ctx context.Context, v *view, s *consistency.Session, fn runFn, a *attempt) error {
+	n := v.writer
+	err := db.call(ctx, n, fn)
+	if err == nil {
+		if s != nil {
+			began := time.Now() // fn has returned: the read's snapshot is taken
+			s.ReadOnPrimaryLater(func(ctx context.Context) (consistency.Token, error) {
+				return db.primaryPosition(ctx, n, began)
+			})
+		}
+		return nil
+	}
+	f := db.failed(ctx, n, err)
+	if f == failFinal || f == failRefused || f == failPrimaryOnly {
+		return err
+	}
+	if a == nil {
+		a = &attempt{}
+	}
+	a.note(n, err)
+	db.noteDown(v, a)
+	if len(a.failed) == 1 {
+		return a.failed[0]
+	}
+	return fmt.Errorf("replica: no node could serve the read: %w", errors.Join(a.failed...))
+}
+
+// noteDown adds to a the nodes that were out of rotation, with the error
+// that took them out, so that an error for "nothing could serve" names
+// every node.
+func (db *DB) noteDown(v *view, a *attempt) {
+	for i, st := range v.snap.Nodes {
+		n := db.all[i]
+		if n == v.writer || st.Healthy {
+			continue
+		}
+		named := false
+		for _, e := range a.failed {
+			if ne, ok := e.(*NodeError); ok && ne.Node == n.name {
+				named = true
+			}
+		}
+		if !named {
+			msg := st.LastError
+			if msg == "" {
+				msg = "not in rotation"
+			}
+			a.failed = append(a.failed, &NodeError{Node: n.name, Err: errors.New(msg)})
+		}
+	}
 }
 
 // leastLagging returns the index of the replica with the smallest known lag,
@@ -175,73 +467,91 @@ func leastLagging(c []router.Candidate) int {
 	return best
 }
 
-// call runs fn on n, counting it in flight when the balancer needs it.
-func (db *DB) call(n *node, fn func(*node) error) error {
+// call runs fn on n's pool, counting it in flight when the balancer needs
+// it.
+func (db *DB) call(ctx context.Context, n *node, fn runFn) error {
 	if !db.countInFlight {
-		return fn(n)
+		return fn(ctx, n, querier{db: n.db})
 	}
 	n.inFlight.Add(1)
-	err := fn(n)
+	err := fn(ctx, n, querier{db: n.db})
 	n.inFlight.Add(-1)
 	return err
 }
 
-// nodeFailed takes a node whose connection failed out of rotation at once
-// (passive ejection) and asks for a check.
-func (db *DB) nodeFailed(n *node, err error) {
-	if dberr.IsConn(err) {
-		db.checker.MarkDown(n.idx, err)
-	}
-}
-
-// writer returns the node writes go to now.
-func (db *DB) writer() (*node, error) {
-	v := db.view.Load()
-	if v.split {
-		return nil, ErrSplitBrain
-	}
-	return v.writer, nil
-}
-
-// onPrimary runs a write on the primary, once. A write the node refuses as
+// write runs a write on the writer, once. A write the node refuses as
 // read-only (it was demoted, or another node was promoted) triggers a check
-// at once and returns an error wrapping [ErrReadOnlyPrimary]: the write was
-// not applied and is safe to retry. A failed connection takes the node out
-// of rotation and asks for a check; the write is not retried, as it may or
-// may not have been applied.
+// at once and returns an error wrapping [ErrReadOnlyPrimary]: it was not
+// applied and is safe to retry. A failed connection takes the node out of
+// rotation; the write is not retried, as it may or may not have been
+// applied.
 //
-// A write made with a session in ctx records its position in the session,
-// as when says.
-func (db *DB) onPrimary(ctx context.Context, when capture, fn func(*node) error) error {
-	n, err := db.writer()
-	if err != nil {
-		return err
+// A write with session s records its position there: at once when it has
+// completed (captureNow), or once its rows are closed (captureLater: it runs
+// on a connection of its own, whose return to the pool tells when). A write
+// whose outcome is unknown records the primary's position read later, which
+// covers it if it was applied.
+func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when capture, fn runFn) error {
+	n := v.writer
+	if s == nil || when == captureNone {
+		return db.writeFailed(ctx, n, nil, db.call(ctx, n, fn))
 	}
-	if err = fn(n); err == nil {
-		db.record(ctx, n, when)
+	if when == captureNow {
+		err := db.call(ctx, n, fn)
+		if err == nil {
+			done := time.Now()
+			if t, perr := db.primaryPosition(ctx, n, done); perr == nil {
+				s.Record(t)
+			} else {
+				s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
+			}
+			return nil
+		}
+		return db.writeFailed(ctx, n, s, err)
+	}
+	conn, err := n.db.Conn(ctx)
+	if err != nil {
+		return db.writeFailed(ctx, n, nil, err)
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait below ends
+	if err := fn(qctx, n, querier{conn: conn}); err != nil {
+		stop()
+		cancel()
+		conn.Close()
+		return db.writeFailed(ctx, n, s, err)
+	}
+	done := make(chan struct{})
+	var completed time.Time
+	db.wg.Add(1)
+	go func() {
+		defer db.wg.Done()
+		conn.Close() // waits until the caller has closed the rows: the write has committed
+		completed = time.Now()
+		stop()
+		cancel()
+		close(done)
+	}()
+	s.RecordAfter(done, func(ctx context.Context) (consistency.Token, error) {
+		return db.primaryPosition(ctx, n, completed)
+	})
+	return nil
+}
+
+// writeFailed handles a write's failure on n; s is its session, if any.
+func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, err error) error {
+	if err == nil {
 		return nil
 	}
-	if dberr.IsReadOnly(err) {
+	f := db.failed(ctx, n, err)
+	if f == failRefused {
 		db.checker.Trigger()
 		return fmt.Errorf("%w: %w", ErrReadOnlyPrimary, &NodeError{Node: n.name, Err: err})
 	}
-	if dberr.IsConn(err) {
-		db.checker.MarkDown(n.idx, err)
+	if s != nil && !dberr.IsStatementError(err) {
+		// It may have been applied.
+		start := time.Now()
+		s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, start) })
 	}
 	return err
 }
-
-// closedCtx is a context that is already done with err, so that
-// QueryRowContext can return a *sql.Row that carries an error of the
-// library's own (ErrClosed, ErrSplitBrain): database/sql hands a done
-// context's Err to the Row before it takes a connection.
-type closedCtx struct {
-	context.Context
-	err error
-}
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-func (closedCtx) Done() <-chan struct{}       { return closedChan }
-func (c closedCtx) Err() error                { return c.err }
-func (closedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }

@@ -3,131 +3,180 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"time"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
+	"github.com/sqlreplica/sqlreplica/internal/errrow"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
-// Tx is a transaction on one node. Every statement in it runs on that node,
-// whatever its class. A Tx is not safe for concurrent use, as *sql.Tx is not.
+// Tx is a transaction on one node. A Tx is not safe for concurrent use, as
+// *sql.Tx is not.
+//
+// A read-write transaction runs every statement on the primary, whatever
+// its class. A transaction routed as a read (read-only, or begun with
+// [WithReplica]) refuses every statement that may write, lock or change
+// session state with [ErrWriteOnReplica], without sending it, wherever it
+// runs (on a replica, or on the primary when no replica could serve).
 type Tx struct {
-	tx       *sql.Tx
-	node     *node
-	db       *DB
-	ctx      context.Context // BeginTx's: its session records the commit
-	readOnly bool
+	tx   *sql.Tx
+	node *node
+	db   *DB
+	ctx  context.Context // BeginTx's: its session records the commit
+	read bool            // routed as a read: begun read only, statements checked
 }
 
-// BeginTx starts a transaction. A read-only transaction (opts.ReadOnly) runs
-// on one replica, chosen round-robin, or on the primary when no replica can
-// begin it; every other transaction runs wholly on the primary, its reads
-// included. [WithPrimary] and [WithReplica] override the choice. On
-// PostgreSQL, a read-only SERIALIZABLE transaction runs on the primary: a hot
-// standby cannot run one.
+// BeginTx starts a transaction. A read-only transaction (opts.ReadOnly), or
+// any transaction begun with [WithReplica], runs on one replica, begun read
+// only, chosen as a read is (honouring the context's session or token), or
+// on the primary when no replica can serve. Every other transaction runs
+// wholly on the primary, its reads included, and is refused with
+// [ErrSplitBrain] in a split brain. [WithPrimary] sends any transaction to
+// the primary. On PostgreSQL, a read-only SERIALIZABLE transaction runs on
+// the primary: a hot standby cannot run one.
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	cls := router.Write
+	if opts != nil && opts.ReadOnly || hintFrom(ctx) == hintReplica {
+		cls = router.Read
+	}
+	in := decisionInput{caller: callBegin, class: cls}
+	if opts != nil && opts.Isolation == sql.LevelSerializable && cls == router.Read &&
+		db.Dialect() != router.MySQL && db.Dialect() != router.MariaDB {
+		in.serializableOnPG = true
+	}
 	var t *Tx
-	fn := func(n *node) error {
-		tx, err := n.db.BeginTx(ctx, opts)
+	read := cls == router.Read
+	err := db.routeInput(ctx, in, captureNone, func(qctx context.Context, n *node, q querier) error {
+		o := opts
+		if read && (o == nil || !o.ReadOnly) {
+			ro := sql.TxOptions{ReadOnly: true}
+			if o != nil {
+				ro.Isolation = o.Isolation
+			}
+			o = &ro
+		}
+		tx, err := q.BeginTx(ctx, o)
 		if err != nil {
 			return err
 		}
-		t = &Tx{tx: tx, node: n, db: db, ctx: ctx, readOnly: opts != nil && opts.ReadOnly}
+		t = &Tx{tx: tx, node: n, db: db, ctx: ctx, read: read}
 		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if db.txOnReplica(ctx, opts) {
-		err := db.onReplica(ctx, optsFrom(ctx), fn)
-		return t, err
-	}
-	err := db.onPrimary(ctx, captureNone, fn)
-	return t, err
+	return t, nil
 }
 
 // Begin is [DB.BeginTx] with context.Background and default options: a
 // read-write transaction on the primary.
 func (db *DB) Begin() (*Tx, error) { return db.BeginTx(context.Background(), nil) }
 
-func (db *DB) txOnReplica(ctx context.Context, opts *sql.TxOptions) bool {
-	if len(db.replicas) == 0 {
-		return false
-	}
-	switch hintFrom(ctx) {
-	case hintPrimary:
-		return false
-	case hintReplica:
-		return true
-	}
-	if opts == nil || !opts.ReadOnly {
-		return false
-	}
-	if opts.Isolation == sql.LevelSerializable && db.Dialect() != router.MySQL && db.Dialect() != router.MariaDB {
-		return false
-	}
-	return true
-}
-
 // Node names the node the transaction runs on (see [NodeError] for names).
 func (tx *Tx) Node() string { return tx.node.name }
 
+// allowed returns nil when query may run in the transaction: always in a
+// read-write one; in one routed as a read, only when it is a read.
+func (tx *Tx) allowed(query string) error {
+	if !tx.read {
+		return nil
+	}
+	d := decide(decisionInput{caller: callInReplicaTx, class: tx.db.classOf(query)})
+	if d.target == refuse {
+		return refusal(d)
+	}
+	return nil
+}
+
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := tx.allowed(query); err != nil {
+		return nil, err
+	}
 	return tx.tx.ExecContext(ctx, query, args...)
 }
 
 // Exec is [Tx.ExecContext] with context.Background.
 func (tx *Tx) Exec(query string, args ...any) (sql.Result, error) {
-	return tx.tx.Exec(query, args...)
+	return tx.ExecContext(context.Background(), query, args...)
 }
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := tx.allowed(query); err != nil {
+		return nil, err
+	}
 	return tx.tx.QueryContext(ctx, query, args...)
 }
 
 // Query is [Tx.QueryContext] with context.Background.
 func (tx *Tx) Query(query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.Query(query, args...)
+	return tx.QueryContext(context.Background(), query, args...)
 }
 
 // QueryRowContext runs a query expected to return at most one row in the
 // transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if err := tx.allowed(query); err != nil {
+		return errrow.Row(err)
+	}
 	return tx.tx.QueryRowContext(ctx, query, args...)
 }
 
 // QueryRow is [Tx.QueryRowContext] with context.Background.
 func (tx *Tx) QueryRow(query string, args ...any) *sql.Row {
-	return tx.tx.QueryRow(query, args...)
+	return tx.QueryRowContext(context.Background(), query, args...)
 }
 
 // PrepareContext prepares a statement for use in the transaction.
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := tx.allowed(query); err != nil {
+		return nil, err
+	}
 	return tx.tx.PrepareContext(ctx, query)
 }
 
 // Prepare is [Tx.PrepareContext] with context.Background.
-func (tx *Tx) Prepare(query string) (*sql.Stmt, error) { return tx.tx.Prepare(query) }
+func (tx *Tx) Prepare(query string) (*sql.Stmt, error) {
+	return tx.PrepareContext(context.Background(), query)
+}
 
 // StmtContext returns a transaction-specific copy of a statement prepared
 // with [DB.PrepareContext]. The statement must have been prepared on the
 // transaction's node (a write statement and a read-write transaction are both
-// on the primary).
+// on the primary). A statement prepared by [DB.PrepareContext] was checked
+// when it was prepared: one prepared on the primary may write, so a
+// transaction on a replica cannot use it.
 func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 	return tx.tx.StmtContext(ctx, stmt)
 }
 
 // Stmt is [Tx.StmtContext] with context.Background.
-func (tx *Tx) Stmt(stmt *sql.Stmt) *sql.Stmt { return tx.tx.Stmt(stmt) }
+func (tx *Tx) Stmt(stmt *sql.Stmt) *sql.Stmt { return tx.StmtContext(context.Background(), stmt) }
 
 // Commit commits the transaction. The commit of a read-write transaction
-// begun with a session in its context records its position in the session.
+// begun with a session in its context records its position in the session;
+// when the commit's outcome is unknown (its connection failed), the session
+// records the primary's position read later, which covers it if it was
+// applied.
 func (tx *Tx) Commit() error {
-	if err := tx.tx.Commit(); err != nil {
+	s := consistency.SessionFrom(tx.ctx)
+	err := tx.tx.Commit()
+	if tx.read || s == nil {
 		return err
 	}
-	if !tx.readOnly && tx.node == tx.db.view.Load().writer {
-		tx.db.record(tx.ctx, tx.node, captureNow)
+	db, n := tx.db, tx.node
+	if err != nil {
+		return db.writeFailed(tx.ctx, n, s, err)
+	}
+	done := time.Now()
+	if t, perr := db.primaryPosition(tx.ctx, n, done); perr == nil {
+		s.Record(t)
+	} else {
+		s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
 	}
 	return nil
 }

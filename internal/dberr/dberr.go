@@ -73,3 +73,15 @@ func IsReadOnly(err error) bool {
 	}
 	return false
 }
+
+// IsStatementError reports whether err is the server's own verdict on a
+// statement (a constraint, a syntax error, a read-only refusal …), not a
+// failure of the connection: the statement was not applied.
+func IsStatementError(err error) bool {
+	if IsConn(err) {
+		return false
+	}
+	var pe *pgconn.PgError
+	var me *mysql.MySQLError
+	return errors.As(err, &pe) || errors.As(err, &me)
+}
