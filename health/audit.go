@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sqlreplica/sqlreplica/internal/dbvars"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -77,7 +78,7 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 			return nil, fmt.Errorf("health: audit needs a known dialect")
 		}
 		if err != nil {
-			out = append(out, Finding{Node: n.Name, Setting: "(unreadable)", Value: err.Error(), Severity: Warning,
+			out = append(out, Finding{Node: n.Name, Setting: "(unreadable)", Value: redact.Error(err).Error(), Severity: Warning,
 				Advice: "the node could not be audited"})
 			continue
 		}

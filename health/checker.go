@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sqlreplica/sqlreplica/consistency"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -19,8 +20,15 @@ import (
 type Node struct {
 	// Name identifies the node in statuses and events.
 	Name string
-	// DB is the node's pool. Checks borrow its connections.
+	// DB is the node's pool: the application's.
 	DB *sql.DB
+	// Check, if set, is the pool the checks use instead of DB, so that
+	// they do not compete with the application for DB's connections (one or
+	// two connections are enough). The Checker never closes it. Without
+	// it, a check that cannot get one of DB's connections before its
+	// timeout because every connection is in use is counted as busy (see
+	// [Status.Busy]), never as the node's failure.
+	Check *sql.DB
 	// Primary marks the node expected to take writes until checks say
 	// otherwise.
 	Primary bool
@@ -30,7 +38,8 @@ type Node struct {
 // field.
 type Config struct {
 	// Interval between rounds of checks (default 1s), each with a jitter of
-	// up to a tenth either way.
+	// up to a tenth either way. Zero means the default; negative is an
+	// error, as for every duration and count below.
 	Interval time.Duration
 	// Timeout of one check of one node (default 1s).
 	Timeout time.Duration
@@ -60,6 +69,11 @@ type Config struct {
 // ErrNoNodes is returned by [NewChecker] for an empty node list.
 var ErrNoNodes = errors.New("health: no nodes")
 
+// ErrBadConfig is wrapped by the error [NewChecker] returns for a [Config]
+// or a [Node] it cannot use: a negative duration or count, a nil pool, an
+// empty or repeated node name.
+var ErrBadConfig = errors.New("health: bad configuration")
+
 // Checker checks every node in the background, in parallel, and publishes
 // each round's result as an immutable [Snapshot] that readers load without a
 // lock. A Checker is safe for concurrent use.
@@ -80,6 +94,7 @@ type Checker struct {
 type nodeState struct {
 	fails, oks int
 	healthy    bool
+	seen       bool // a check has succeeded once
 	status     Status
 	lagAlerted bool
 }
@@ -94,14 +109,35 @@ const maxHistory = 1024
 
 // NewChecker returns a checker for nodes. Until its first round, every node
 // is taken to be healthy in the role it was given, so that nothing waits for
-// the first check. Start it with [Checker.Run].
+// the first check; a node whose first check fails leaves rotation at once,
+// with a [NodeDown] event, whatever Fall says. Start it with [Checker.Run].
+// An empty node list is [ErrNoNodes]; a bad node or Config wraps
+// [ErrBadConfig].
 func NewChecker(nodes []Node, cfg Config) (*Checker, error) {
 	if len(nodes) == 0 {
 		return nil, ErrNoNodes
 	}
+	seen := map[string]bool{}
 	for i, n := range nodes {
-		if n.DB == nil {
-			return nil, fmt.Errorf("health: node %d (%s) has a nil pool", i, n.Name)
+		switch {
+		case n.DB == nil:
+			return nil, fmt.Errorf("%w: node %d (%s) has a nil pool", ErrBadConfig, i, n.Name)
+		case n.Name == "":
+			return nil, fmt.Errorf("%w: node %d has no name", ErrBadConfig, i)
+		case seen[n.Name]:
+			return nil, fmt.Errorf("%w: node name %q is given twice", ErrBadConfig, n.Name)
+		}
+		seen[n.Name] = true
+	}
+	for _, f := range []struct {
+		name string
+		bad  bool
+	}{
+		{"Interval", cfg.Interval < 0}, {"Timeout", cfg.Timeout < 0}, {"LagAlert", cfg.LagAlert < 0},
+		{"Fall", cfg.Fall < 0}, {"Rise", cfg.Rise < 0},
+	} {
+		if f.bad {
+			return nil, fmt.Errorf("%w: negative %s", ErrBadConfig, f.name)
 		}
 	}
 	if cfg.Interval <= 0 {
@@ -190,7 +226,7 @@ func (c *Checker) MarkDown(i int, err error) {
 	st.healthy, st.oks, st.fails = false, 0, c.cfg.Fall
 	st.status.Healthy = false
 	if err != nil {
-		st.status.LastError = err.Error()
+		st.status.LastError = redact.Error(err).Error()
 	}
 	prev := c.snap.Load()
 	snap := &Snapshot{Nodes: append([]Status(nil), prev.Nodes...), Writer: prev.Writer,
@@ -217,7 +253,11 @@ func (c *Checker) Check(ctx context.Context) *Snapshot {
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 			defer cancel()
-			results[i] = probe(pctx, n.DB, d)
+			pool := n.DB
+			if n.Check != nil {
+				pool = n.Check
+			}
+			results[i] = probe(pctx, pool, d)
 		}()
 	}
 	wg.Wait()
@@ -247,18 +287,25 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 		s := st.status
 		s.CheckedAt = r.at
 		wasHealthy := st.healthy
-		if r.err != nil {
+		s.Busy = r.busy
+		switch {
+		case r.busy:
+			// The application holds every connection of the node's pool:
+			// this round says nothing about the node.
+		case r.err != nil:
 			st.oks = 0
 			st.fails++
-			if r.hard {
+			if r.hard || !st.seen {
+				// A failed connection, or a node never seen up: out at once.
 				st.fails = max(st.fails, c.cfg.Fall)
 			}
 			if st.fails >= c.cfg.Fall {
 				st.healthy = false
 			}
 			s.Reachable = false
-			s.LastError = r.err.Error()
-		} else {
+			s.LastError = r.err.Error() // probe redacted it
+		default:
+			st.seen = true
 			st.fails = 0
 			st.oks++
 			if !st.healthy && st.oks >= c.cfg.Rise {

@@ -58,8 +58,91 @@ func (l *eventLog) kinds() []health.EventKind {
 func TestNewCheckerRejectsBadInput(t *testing.T) {
 	_, err := health.NewChecker(nil, health.Config{})
 	require.ErrorIs(t, err, health.ErrNoNodes)
-	_, err = health.NewChecker([]health.Node{{Name: "x"}}, health.Config{})
-	require.Error(t, err)
+	f := newFakeNodes(t, 2)
+	db := f.nodes[0].DB
+	tests := []struct {
+		name  string
+		nodes []health.Node
+		cfg   health.Config
+		ok    bool
+	}{
+		{"zero config means defaults", f.nodes, health.Config{}, true},
+		{"positive values", f.nodes, health.Config{Interval: 1, Timeout: 1, Fall: 1, Rise: 1, LagAlert: 1}, true},
+		{"nil pool", []health.Node{{Name: "x"}}, health.Config{}, false},
+		{"empty name", []health.Node{{DB: db}}, health.Config{}, false},
+		{"duplicate name", []health.Node{{Name: "x", DB: db}, {Name: "x", DB: db}}, health.Config{}, false},
+		{"negative Interval", f.nodes, health.Config{Interval: -1}, false},
+		{"negative Timeout", f.nodes, health.Config{Timeout: -time.Second}, false},
+		{"negative Fall", f.nodes, health.Config{Fall: -1}, false},
+		{"negative Rise", f.nodes, health.Config{Rise: -2}, false},
+		{"negative LagAlert", f.nodes, health.Config{LagAlert: -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := health.NewChecker(tt.nodes, tt.cfg)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, health.ErrBadConfig)
+		})
+	}
+}
+
+// TestANodeNeverUpIsReportedAtOnce: a node whose first check fails, even
+// softly, leaves rotation with a NodeDown event at once (issue 7, item 14).
+func TestANodeNeverUpIsReportedAtOnce(t *testing.T) {
+	f := newFakeNodes(t, 2)
+	var log eventLog
+	c, err := health.NewChecker(f.nodes, health.Config{Fall: 3, OnEvent: log.add})
+	require.NoError(t, err)
+	f.servers[1].FailWith(errors.New("too slow"))
+	s := c.Check(context.Background())
+	require.False(t, s.Nodes[1].Healthy)
+	require.Equal(t, []health.EventKind{health.NodeDown}, log.kinds())
+	require.Equal(t, "node1", log.events[0].Node)
+	require.Contains(t, log.events[0].Detail, "too slow")
+}
+
+// TestASaturatedPoolIsBusyNotDown holds every connection of a node's pool:
+// its checks are busy rounds that change nothing, until a check pool of its
+// own is given (issue 7, item 9).
+func TestASaturatedPoolIsBusyNotDown(t *testing.T) {
+	f := newFakeNodes(t, 2)
+	var log eventLog
+	c, err := health.NewChecker(f.nodes, health.Config{Fall: 1, Timeout: 50 * time.Millisecond, OnEvent: log.add})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.True(t, c.Check(ctx).Nodes[1].Healthy)
+	pool := f.nodes[1].DB
+	pool.SetMaxOpenConns(1)
+	conn, err := pool.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	for range 3 {
+		s := c.Check(ctx)
+		require.True(t, s.Nodes[1].Healthy, "a busy pool took the node out: %s", s.Nodes[1].LastError)
+		require.True(t, s.Nodes[1].Busy)
+		require.True(t, s.Nodes[1].Reachable)
+	}
+	require.Empty(t, log.kinds())
+	// While the pool is busy, a round says nothing, even about a node that
+	// is down: only its own connections' failures (MarkDown) take it out.
+	f.servers[1].SetDown(true)
+	require.True(t, c.Check(ctx).Nodes[1].Busy)
+
+	// With a check pool of its own, the node is checked for real.
+	check := f.servers[1].DB()
+	t.Cleanup(func() { check.Close() })
+	nodes := append([]health.Node(nil), f.nodes...)
+	nodes[1].Check = check
+	c, err = health.NewChecker(nodes, health.Config{Fall: 1, Timeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	s := c.Check(ctx)
+	require.False(t, s.Nodes[1].Healthy)
+	require.False(t, s.Nodes[1].Busy)
+	f.servers[1].SetDown(false)
+	require.True(t, c.Check(ctx).Nodes[1].Reachable)
 }
 
 func TestCheckerStartsOptimisticAndFollowsChecks(t *testing.T) {
@@ -99,6 +182,7 @@ func TestSoftFailuresNeedFall(t *testing.T) {
 	c, err := health.NewChecker(f.nodes, health.Config{Fall: 2, Rise: 1})
 	require.NoError(t, err)
 	ctx := context.Background()
+	require.True(t, c.Check(ctx).Nodes[1].Healthy)
 	f.servers[1].FailWith(errors.New("too slow"))
 	require.True(t, c.Check(ctx).Nodes[1].Healthy, "one soft failure is not enough")
 	require.False(t, c.Check(ctx).Nodes[1].Healthy)

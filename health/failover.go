@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sqlreplica/sqlreplica/consistency"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -110,7 +111,7 @@ func Failover(ctx context.Context, snap Snapshot, d router.Dialect, cfg Failover
 		cfg.CatchUp = 30 * time.Second
 	}
 	if err := promote(ctx, d, target.Admin, cfg.CatchUp); err != nil {
-		return res, fmt.Errorf("health: promote %s: %w", target.Name, err)
+		return res, fmt.Errorf("health: promote %s: %w", target.Name, redact.Error(err))
 	}
 	res.Promoted = target.Name
 	for _, i := range replicas {
@@ -122,7 +123,7 @@ func Failover(ctx context.Context, snap Snapshot, d router.Dialect, cfg Failover
 			if res.Failed == nil {
 				res.Failed = map[string]error{}
 			}
-			res.Failed[n.Name] = err
+			res.Failed[n.Name] = redact.Error(err)
 			continue
 		}
 		res.Repointed = append(res.Repointed, n.Name)
@@ -241,7 +242,7 @@ func repoint(ctx context.Context, d router.Dialect, n, primary FailoverNode, cfg
 		for i, s := range stmts {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
 				if i == 1 {
-					return errors.New("CHANGE MASTER/REPLICATION SOURCE failed: " + redact(err.Error(), cfg.ReplicationPassword))
+					return errors.New("CHANGE MASTER/REPLICATION SOURCE failed: " + hidePassword(err.Error(), cfg.ReplicationPassword))
 				}
 				return err
 			}
@@ -278,8 +279,8 @@ func mysqlQuote(s string, backslashEscapes bool) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// redact removes a password from an error message.
-func redact(msg, password string) string {
+// hidePassword removes a password from an error message.
+func hidePassword(msg, password string) string {
 	if password == "" {
 		return msg
 	}

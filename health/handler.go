@@ -54,6 +54,7 @@ type statusJSON struct {
 	LatencyMS   float64   `json:"latency_ms"`
 	Replication *replJSON `json:"replication,omitempty"`
 	LastError   string    `json:"last_error,omitempty"`
+	Busy        bool      `json:"busy,omitempty"`
 	CheckedAt   time.Time `json:"checked_at"`
 }
 
@@ -75,7 +76,7 @@ func jsonSnapshot(s Snapshot) snapshotJSON {
 			Name: n.Name, Role: n.Role.String(), Healthy: n.Healthy, Reachable: n.Reachable, Writable: n.Writable,
 			Position: n.Position.String(), Received: n.Received.String(), LagKnown: n.Lag.Known,
 			LagSeconds: n.Lag.Time.Seconds(), LagBytes: n.Lag.Bytes,
-			LatencyMS: float64(n.Latency.Microseconds()) / 1000, LastError: n.LastError, CheckedAt: n.CheckedAt,
+			LatencyMS: float64(n.Latency.Microseconds()) / 1000, LastError: n.LastError, Busy: n.Busy, CheckedAt: n.CheckedAt,
 		}
 		if n.Replication.Configured {
 			j.Replication = &replJSON{Receiving: n.Replication.Receiving, Applying: n.Replication.Applying,

@@ -11,6 +11,7 @@ import (
 	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/internal/dberr"
 	"github.com/sqlreplica/sqlreplica/internal/dbvars"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -18,6 +19,7 @@ import (
 type probeResult struct {
 	err      error
 	hard     bool // the connection itself failed: take the node out at once
+	busy     bool // no connection was free in the node's saturated pool: health unknown
 	latency  time.Duration
 	at       time.Time
 	role     Role // zero: the probe cannot tell (unknown dialect)
@@ -27,26 +29,52 @@ type probeResult struct {
 	repl     Replication
 }
 
-// probe checks one node with the queries of its dialect. With an unknown
-// dialect it only pings.
+// querier is the part of *sql.Conn the probes use.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// probe checks one node with the queries of its dialect, on one connection
+// of db. With an unknown dialect it only pings. Its error is redacted (see
+// package redact): it is stored, shown and logged.
+//
+// When the connection cannot be had before ctx ends because every
+// connection of db is in use (a pool saturated by the application), the
+// result is busy: it says nothing about the node, whose other connections
+// are serving the application.
 func probe(ctx context.Context, db *sql.DB, d router.Dialect) (r probeResult) {
 	start := time.Now()
 	defer func() {
 		r.at = time.Now()
 		r.latency = r.at.Sub(start)
 		if r.err != nil {
-			r.hard = dberr.IsConn(r.err) && ctx.Err() == nil
+			r.hard = !r.busy && dberr.IsConn(r.err) && ctx.Err() == nil
+			r.err = redact.Error(r.err)
 		}
 	}()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		r.err = err
+		r.busy = ctx.Err() != nil && saturated(db.Stats())
+		return r
+	}
+	defer conn.Close()
 	switch d {
 	case router.PostgreSQL:
-		r.err = probePostgres(ctx, db, &r)
+		r.err = probePostgres(ctx, conn, &r)
 	case router.MySQL, router.MariaDB:
-		r.err = probeMySQL(ctx, db, &r)
+		r.err = probeMySQL(ctx, conn, &r)
 	default:
-		r.err = db.PingContext(ctx)
+		r.err = conn.PingContext(ctx)
 	}
 	return r
+}
+
+// saturated reports whether every connection a pool may open is in use and
+// callers wait for one.
+func saturated(s sql.DBStats) bool {
+	return s.MaxOpenConnections > 0 && s.InUse >= s.MaxOpenConnections && s.WaitCount > 0
 }
 
 // pgProbe reads a PostgreSQL node's role and positions in one round trip,
@@ -69,7 +97,7 @@ const pgProbe = `SELECT pg_is_in_recovery(),
 	(SELECT status FROM pg_stat_wal_receiver),
 	CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END`
 
-func probePostgres(ctx context.Context, db *sql.DB, r *probeResult) error {
+func probePostgres(ctx context.Context, db querier, r *probeResult) error {
 	var (
 		inRecovery, readOnly, paused bool
 		pos, recv, status, system    sql.NullString
@@ -114,7 +142,7 @@ func probePostgres(ctx context.Context, db *sql.DB, r *probeResult) error {
 // probeMySQL reads a MySQL or MariaDB node's role, position and replication
 // state. Its first query works on both, so that it is right before the
 // dialect has been told apart.
-func probeMySQL(ctx context.Context, db *sql.DB, r *probeResult) error {
+func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	vars, err := dbvars.Read(ctx, db, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
 		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos')`)
 	if err != nil {
@@ -176,7 +204,7 @@ func probeMySQL(ctx context.Context, db *sql.DB, r *probeResult) error {
 
 // replicaStatus returns SHOW REPLICA STATUS's first row by lower-case column
 // name, or nil when the node replicates from no source.
-func replicaStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
+func replicaStatus(ctx context.Context, db querier) (map[string]string, error) {
 	rows, err := db.QueryContext(ctx, "SHOW REPLICA STATUS")
 	if err != nil {
 		return nil, err

@@ -88,8 +88,15 @@ type Status struct {
 	// Replication is the replica's replication state.
 	Replication Replication
 	// LastError is the error of the last failed check or connection, if the
-	// node is not healthy.
+	// node is not healthy. It never holds text from a connection string: an
+	// error from parsing one reads "invalid connection string (details
+	// redacted)"; connection errors keep the address dialled.
 	LastError string
+	// Busy is true when the last check could not get a connection before
+	// its timeout because the application held every connection of the
+	// node's pool ([Node.Check] avoids it). Such a check changes neither
+	// Healthy nor Reachable.
+	Busy bool
 	// CheckedAt is when the node was last checked; zero if never.
 	CheckedAt time.Time
 }

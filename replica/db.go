@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sqlreplica/sqlreplica/health"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -93,30 +95,26 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 		db.all = append(db.all, n)
 	}
 	for _, o := range opts {
-		if o != nil {
-			o(&db.cfg)
+		if o == nil {
+			continue
+		}
+		if err := o(&db.cfg); err != nil {
+			return nil, err
 		}
 	}
 	if n := db.cfg.names; n != nil {
 		if len(n) != len(db.all) {
-			return nil, fmt.Errorf("replica: %d node names for %d nodes", len(n), len(db.all))
+			return nil, badOption("NodeNames: %d node names for %d nodes", len(n), len(db.all))
 		}
-		seen := map[string]bool{}
 		for i, name := range n {
-			if name == "" || seen[name] {
-				return nil, fmt.Errorf("replica: node name %q is empty or given twice", name)
-			}
-			seen[name] = true
 			db.all[i].name = name
 		}
 	}
 	if len(db.cfg.weights) > len(replicas) {
-		return nil, fmt.Errorf("replica: %d weights for %d replicas", len(db.cfg.weights), len(replicas))
+		return nil, badOption("Weights: %d weights for %d replicas", len(db.cfg.weights), len(replicas))
 	}
-	for _, w := range db.cfg.weights {
-		if w < 1 {
-			return nil, fmt.Errorf("replica: weight %d is not positive", w)
-		}
+	if p := db.cfg.checkPools; p != nil && len(p) != len(db.all) {
+		return nil, badOption("CheckPools: %d pools for %d nodes", len(p), len(db.all))
 	}
 	if db.cfg.fallback == 0 {
 		db.cfg.fallback = FallbackPrimary
@@ -140,7 +138,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	if f := db.cfg.failover; f != nil {
 		if len(f.Nodes) != len(db.all) {
-			return nil, fmt.Errorf("replica: the fail-over policy lists %d nodes for %d", len(f.Nodes), len(db.all))
+			return nil, badOption("FailoverPolicy: %d nodes for %d", len(f.Nodes), len(db.all))
 		}
 		if f.After > 0 {
 			db.failover = &failover{trigger: make(chan struct{}, 1)}
@@ -149,6 +147,9 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	hn := make([]health.Node, len(db.all))
 	for i, n := range db.all {
 		hn[i] = health.Node{Name: n.name, DB: n.db, Primary: i == 0}
+		if db.cfg.checkPools != nil {
+			hn[i].Check = db.cfg.checkPools[i]
+		}
 	}
 	hc := db.cfg.check
 	hc.Dialect = db.Dialect
@@ -180,25 +181,69 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 }
 
 // Open opens one pool per data source name with sql.Open and returns a DB
-// that owns them: [DB.Close] closes them.
+// that owns them: [DB.Close] closes them. Unless [CheckPools] is given, it
+// also opens for each node a small pool for the health checks alone (at most
+// two connections, one kept idle), so that the application's load never
+// delays a check; Close closes those too.
+//
+// An error never holds text from a data source name: a DSN the driver
+// cannot parse gives an error wrapping [ErrInvalidDSN] whose text says
+// only which node's DSN it was.
 func Open(driverName, primaryDSN string, replicaDSNs []string, opts ...Option) (*DB, error) {
-	pools := make([]*sql.DB, 0, 1+len(replicaDSNs))
+	var pre config // the options as New will see them, to know if CheckPools is given
+	for _, o := range opts {
+		if o != nil {
+			if err := o(&pre); err != nil {
+				return nil, err
+			}
+		}
+	}
+	registered := slices.Contains(sql.Drivers(), driverName)
+	dsns := append([]string{primaryDSN}, replicaDSNs...)
+	var pools, checks []*sql.DB
 	closeAll := func() {
-		for _, p := range pools {
+		for _, p := range append(pools, checks...) {
 			p.Close()
 		}
 	}
-	for i, dsn := range append([]string{primaryDSN}, replicaDSNs...) {
+	open := func(i int, dsn string) (*sql.DB, error) {
 		p, err := sql.Open(driverName, dsn)
 		if err != nil {
-			closeAll()
 			name := "primary"
 			if i > 0 {
-				name = fmt.Sprintf("replica %d", i-1)
+				name = fmt.Sprintf("replica%d", i)
+			}
+			if registered {
+				err = redact.Config(err) // the driver's OpenConnector parsed the DSN
 			}
 			return nil, fmt.Errorf("replica: open %s: %w", name, err)
 		}
+		return p, nil
+	}
+	for i, dsn := range dsns {
+		p, err := open(i, dsn)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
 		pools = append(pools, p)
+	}
+	if pre.checkPools == nil {
+		for i, dsn := range dsns {
+			p, err := open(i, dsn)
+			if err != nil {
+				closeAll()
+				return nil, err
+			}
+			p.SetMaxOpenConns(2)
+			p.SetMaxIdleConns(1)
+			p.SetConnMaxIdleTime(30 * time.Second)
+			checks = append(checks, p)
+		}
+		opts = append(opts, func(c *config) error {
+			c.checkPools, c.ownsCheckPools = checks, true
+			return nil
+		})
 	}
 	db, err := New(pools[0], pools[1:], opts...)
 	if err != nil {
@@ -252,7 +297,7 @@ func (db *DB) detectDialect(ctx context.Context) {
 			db.log.Debug("replica: dialect detected", "dialect", db.Dialect().String(), "version", version)
 			return
 		}
-		db.log.Debug("replica: dialect detection failed", "err", err, "retry_in", backoff)
+		db.log.Debug("replica: dialect detection failed", "err", redact.Error(err), "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -329,6 +374,11 @@ func (db *DB) Close() error {
 					errs = append(errs, &NodeError{Node: n.name, Err: err})
 				}
 			}
+			if db.cfg.ownsCheckPools {
+				for _, p := range db.cfg.checkPools {
+					p.Close()
+				}
+			}
 			db.closeErr = errors.Join(errs...)
 		}
 	})
@@ -336,7 +386,8 @@ func (db *DB) Close() error {
 }
 
 // PingContext checks every node at once and returns a [NodeError] for each
-// node that did not answer, joined.
+// node that did not answer, joined. An error from parsing a node's DSN is
+// [ErrInvalidDSN], with no text of the DSN.
 func (db *DB) PingContext(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
@@ -349,7 +400,7 @@ func (db *DB) PingContext(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			if err := n.db.PingContext(ctx); err != nil {
-				errs[i] = &NodeError{Node: n.name, Err: err}
+				errs[i] = &NodeError{Node: n.name, Err: redact.Error(err)}
 			}
 		}()
 	}

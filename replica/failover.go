@@ -35,9 +35,15 @@ type FailoverConfig struct {
 // FailoverPolicy configures the fail-over helper: [DB.Failover], and, when
 // cfg.After is set, an automatic fail-over once the primary has been
 // unreachable that long. See [health.Failover] for what it does and when it
-// refuses.
+// refuses. A negative After or CatchUp is an error.
 func FailoverPolicy(cfg FailoverConfig) Option {
-	return func(c *config) { c.failover = &cfg }
+	return func(c *config) error {
+		if cfg.After < 0 || cfg.CatchUp < 0 {
+			return badOption("FailoverPolicy: negative After (%v) or CatchUp (%v)", cfg.After, cfg.CatchUp)
+		}
+		c.failover = &cfg
+		return nil
+	}
 }
 
 // ErrNoFailover is returned by [DB.Failover] when no [FailoverPolicy] was

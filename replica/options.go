@@ -1,6 +1,9 @@
 package replica
 
 import (
+	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -9,8 +12,22 @@ import (
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
-// Option configures a [DB]; pass options to [New] or [Open].
-type Option func(*config)
+// Option configures a [DB]; pass options to [New] or [Open]. Each option
+// checks its own input, and [New] checks how the options fit the nodes
+// given: a bad value makes New and Open return an error wrapping
+// [ErrBadOption], never a DB that silently ignores it.
+type Option func(*config) error
+
+// ErrBadOption is wrapped by the error [New] and [Open] return for an option
+// whose value cannot be used (a negative duration, a count below one, an
+// unknown enum value, a nil function, names or weights that do not fit the
+// nodes).
+var ErrBadOption = errors.New("replica: bad option")
+
+// badOption returns an error wrapping ErrBadOption.
+func badOption(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+}
 
 type config struct {
 	dialect     router.Dialect
@@ -25,6 +42,9 @@ type config struct {
 	failover    *FailoverConfig
 	names       []string
 	policy      consistency.Policy
+	checkPools  []*sql.DB
+	// ownsCheckPools is set by Open, which made checkPools: Close closes them.
+	ownsCheckPools bool
 }
 
 // ReadYourWrites sets what a read of a session, or one with a token, does
@@ -33,21 +53,43 @@ type config struct {
 // consistency.ErrNotReplicated when p.ReplicaOnly. [consistency.WithPolicy]
 // overrides it per query.
 func ReadYourWrites(p consistency.Policy) Option {
-	return func(c *config) { c.policy = p }
+	return func(c *config) error { c.policy = p; return nil }
 }
 
 // NodeNames names the nodes in statuses, events, logs and errors: the
 // primary first, then each replica in the order given (for example their
-// host names). The default is "primary", "replica1", "replica2", ….
+// host names). The default is "primary", "replica1", "replica2", …. Every
+// name must be non-empty and unique, and there must be one per node.
 func NodeNames(names ...string) Option {
-	return func(c *config) { c.names = append([]string(nil), names...) }
+	return func(c *config) error {
+		seen := map[string]bool{}
+		for i, n := range names {
+			if n == "" || seen[n] {
+				return badOption("NodeNames: name %d (%q) is empty or given twice", i, n)
+			}
+			seen[n] = true
+		}
+		if len(names) == 0 {
+			return badOption("NodeNames: no names")
+		}
+		c.names = append([]string(nil), names...)
+		return nil
+	}
 }
 
 // Dialect fixes the SQL dialect instead of detecting it from the driver and
 // the server's version. The classifier lexes by it and the health checks
-// query by it.
+// query by it. d must be [router.PostgreSQL], [router.MySQL] or
+// [router.MariaDB]; leave the option out to detect it.
 func Dialect(d router.Dialect) Option {
-	return func(c *config) { c.dialect = d }
+	return func(c *config) error {
+		switch d {
+		case router.PostgreSQL, router.MySQL, router.MariaDB:
+			c.dialect = d
+			return nil
+		}
+		return badOption("Dialect(%d): not a dialect", d)
+	}
 }
 
 // WriteFunctions names functions, besides the built-in ones, whose calls must
@@ -55,47 +97,73 @@ func Dialect(d router.Dialect) Option {
 // wrote (for example "audit_event" or "app.next_invoice_number"; the schema
 // is ignored, case is not significant).
 func WriteFunctions(names ...string) Option {
-	return func(c *config) { c.writeFuncs = append(c.writeFuncs, names...) }
+	return func(c *config) error { c.writeFuncs = append(c.writeFuncs, names...); return nil }
 }
 
 // Logger sends the DB's events (nodes down and up, role changes, lag
 // alerts, split brain, replication errors, retries) to l. The default
-// discards them. No event includes a password or a DSN.
+// discards them, as nil does. No event includes a password or a DSN.
 func Logger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l; c.check.Logger = l }
+	return func(c *config) error { c.logger = l; c.check.Logger = l; return nil }
 }
 
 // CheckInterval sets how often every node is checked (default 1s, with a
 // jitter of a tenth either way). It is also the resolution of measured lag.
+// d must be positive.
 func CheckInterval(d time.Duration) Option {
-	return func(c *config) { c.check.Interval = d }
+	return func(c *config) error {
+		if d <= 0 {
+			return badOption("CheckInterval(%v): must be positive", d)
+		}
+		c.check.Interval = d
+		return nil
+	}
 }
 
-// CheckTimeout bounds one check of one node (default 1s).
+// CheckTimeout bounds one check of one node (default 1s). d must be
+// positive.
 func CheckTimeout(d time.Duration) Option {
-	return func(c *config) { c.check.Timeout = d }
+	return func(c *config) error {
+		if d <= 0 {
+			return badOption("CheckTimeout(%v): must be positive", d)
+		}
+		c.check.Timeout = d
+		return nil
+	}
 }
 
 // Hysteresis sets how many failed checks in a row take a node out of
 // rotation (fall, default 2) and how many good ones bring it back (rise,
 // default 2). A connection that fails, in a check or in a caller's statement,
-// takes the node out at once.
+// takes the node out at once. Both must be at least 1.
 func Hysteresis(fall, rise int) Option {
-	return func(c *config) { c.check.Fall, c.check.Rise = fall, rise }
+	return func(c *config) error {
+		if fall < 1 || rise < 1 {
+			return badOption("Hysteresis(%d, %d): fall and rise must be at least 1", fall, rise)
+		}
+		c.check.Fall, c.check.Rise = fall, rise
+		return nil
+	}
 }
 
 // MaxLag keeps reads off replicas that lag the primary by more than d, or
 // whose lag is unknown. Zero (the default) sets no limit. [WithMaxLag]
 // overrides it per query. See [WhenAllLag] for what happens when no replica
-// is fresh enough.
+// is fresh enough. A negative d is an error.
 func MaxLag(d time.Duration) Option {
-	return func(c *config) { c.maxLag = d }
+	return func(c *config) error {
+		if d < 0 {
+			return badOption("MaxLag(%v): negative", d)
+		}
+		c.maxLag = d
+		return nil
+	}
 }
 
 // MaxLagBytes keeps reads off replicas more than n bytes of WAL (PostgreSQL)
 // or n transactions (MySQL, MariaDB) behind the primary. Zero sets no limit.
 func MaxLagBytes(n uint64) Option {
-	return func(c *config) { c.maxLagBytes = n }
+	return func(c *config) error { c.maxLagBytes = n; return nil }
 }
 
 // Fallback says where a read goes when no replica is within the lag limit.
@@ -114,31 +182,86 @@ const (
 
 // WhenAllLag sets where reads go when every replica lags beyond the limit
 // (default [FallbackPrimary]). When every replica is down, reads go to the
-// primary whatever the setting.
+// primary whatever the setting. Any other value is an error.
 func WhenAllLag(f Fallback) Option {
-	return func(c *config) { c.fallback = f }
+	return func(c *config) error {
+		if f != FallbackPrimary && f != FallbackLeastLagging {
+			return badOption("WhenAllLag(%d): not a Fallback", f)
+		}
+		c.fallback = f
+		return nil
+	}
 }
 
 // Balance sets how a read picks among the eligible replicas (default
-// [router.RoundRobin]).
+// [router.RoundRobin]). A nil b is an error.
 func Balance(b router.Balancer) Option {
-	return func(c *config) { c.balancer = b }
+	return func(c *config) error {
+		if b == nil {
+			return badOption("Balance(nil)")
+		}
+		c.balancer = b
+		return nil
+	}
 }
 
 // Weights gives each replica, in the order given to [New] or [Open], its
-// weight for [router.Weighted] (default 1 each).
+// weight for [router.Weighted] (default 1 each). Every weight must be at
+// least 1, and there may not be more weights than replicas.
 func Weights(w ...int) Option {
-	return func(c *config) { c.weights = append([]int(nil), w...) }
+	return func(c *config) error {
+		for i, x := range w {
+			if x < 1 {
+				return badOption("Weights: weight %d is %d, not at least 1", i, x)
+			}
+		}
+		c.weights = append([]int(nil), w...)
+		return nil
+	}
 }
 
 // LagAlert fires a [health.LagHigh] event when a replica's lag goes over d,
 // and [health.LagNormal] when it comes back (the playbooks' lag alert).
+// Zero turns the alert off (the default); negative is an error.
 func LagAlert(d time.Duration) Option {
-	return func(c *config) { c.check.LagAlert = d }
+	return func(c *config) error {
+		if d < 0 {
+			return badOption("LagAlert(%v): negative", d)
+		}
+		c.check.LagAlert = d
+		return nil
+	}
 }
 
 // OnEvent calls f with every health event (see [health.EventKind]), from
-// the checker's goroutine: f must not block.
+// the checker's goroutine: f must not block. A nil f is an error.
 func OnEvent(f func(health.Event)) Option {
-	return func(c *config) { c.check.OnEvent = f }
+	return func(c *config) error {
+		if f == nil {
+			return badOption("OnEvent(nil)")
+		}
+		c.check.OnEvent = f
+		return nil
+	}
+}
+
+// CheckPools gives the health checks pools of their own, one per node in
+// the order of [DB.Status]'s nodes (the primary first), so that they never
+// wait behind the application for a connection: a pool with one or two
+// connections is enough (SetMaxOpenConns(2)). A nil entry leaves that node's
+// checks on its own pool. The DB never closes them.
+//
+// Without this option, [Open] gives each node a check pool of its own and
+// closes it on [DB.Close]; [New], which has no DSNs, checks on the
+// application's pools, and a check that times out waiting for a connection
+// of a saturated pool is counted as busy ([health.Status].Busy), never as the
+// node's failure.
+func CheckPools(pools ...*sql.DB) Option {
+	return func(c *config) error {
+		if len(pools) == 0 {
+			return badOption("CheckPools: no pools")
+		}
+		c.checkPools = append([]*sql.DB(nil), pools...)
+		return nil
+	}
 }

@@ -8,9 +8,14 @@ import (
 	"strings"
 )
 
+// Querier is a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // Read runs q, which must return two columns, name and value, and returns
 // the rows by lower-case name. A NULL value reads as "".
-func Read(ctx context.Context, db *sql.DB, q string) (map[string]string, error) {
+func Read(ctx context.Context, db Querier, q string) (map[string]string, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
