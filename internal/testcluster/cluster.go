@@ -378,9 +378,40 @@ func (s *Server) signal(sig syscall.Signal, grace time.Duration) error {
 		<-done
 	}
 	// The group's other members (PostgreSQL backends) may outlive the leader
-	// for a moment after a crash; make sure none is left.
+	// for a moment after a crash; make sure none is left, and wait until
+	// they are gone: a PostgreSQL server restarted while a killed backend
+	// still holds its shared memory refuses to start.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	waitGroupGone(pgid, 10*time.Second)
 	return nil
+}
+
+// waitGroupGone waits, at most d, until no live process (zombies do not
+// count) is left in process group pgid.
+func waitGroupGone(pgid int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupAlive reports whether a live process is in process group pgid.
+func groupAlive(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	want := strconv.Itoa(pgid)
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		f, err := procStat(e.Name())
+		if err == nil && f[0] != "Z" && f[2] == want {
+			return true
+		}
+	}
+	return false
 }
 
 // Log returns the end of s's log, for failure messages.

@@ -125,18 +125,9 @@ func identify(pid int) (identity, error) {
 	if err != nil {
 		return identity{}, fmt.Errorf("testcluster: boot id: %w", err)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStat(strconv.Itoa(pid))
 	if err != nil {
 		return identity{}, fmt.Errorf("testcluster: identify process %d: %w", pid, err)
-	}
-	// The command name (field 2) is in parentheses and may hold anything.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return identity{}, fmt.Errorf("testcluster: /proc/%d/stat unreadable", pid)
-	}
-	f := strings.Fields(string(b[i+2:])) // f[0] is field 3
-	if len(f) < 20 {
-		return identity{}, fmt.Errorf("testcluster: /proc/%d/stat too short", pid)
 	}
 	pgrp, err1 := strconv.Atoi(f[2])
 	start, err2 := strconv.ParseUint(f[19], 10, 64)
@@ -207,4 +198,23 @@ func checkout() string {
 		}
 		dir = parent
 	}
+}
+
+// procStat returns the fields of /proc/PID/stat from the third (the state)
+// on: f[0] is the state, f[2] the process group, f[19] the start time.
+func procStat(pid string) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	// The command name (field 2) is in parentheses and may hold anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 > len(b) {
+		return nil, fmt.Errorf("/proc/%s/stat unreadable", pid)
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 20 {
+		return nil, fmt.Errorf("/proc/%s/stat too short", pid)
+	}
+	return f, nil
 }
