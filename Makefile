@@ -4,7 +4,10 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: all deps test demo bench fuzz cover clean
+.PHONY: all deps test demo cluster bench fuzz cover clean
+
+# Flags for `make cluster`, e.g. CLUSTER_FLAGS='-kind mariadb -replicas 1'.
+CLUSTER_FLAGS ?=
 
 all: test
 
@@ -15,21 +18,33 @@ deps:
 # Every test with -race against real PostgreSQL and MariaDB clusters (and
 # Oracle MySQL when scripts/fetch-mysql.sh could fetch it) that the tests
 # start and stop themselves; a PostgreSQL or MariaDB server that cannot start
-# fails the run.
+# fails the run. The run gets a directory of its own (scripts/with-run-dir.sh)
+# where every cluster lives and every server is recorded; at the end, or on
+# Ctrl-C, scripts/cleanup.sh stops what that run left and nothing else.
 test: deps
 	$(GO) vet $(PKGS)
-	@status=0; SQLREPLICA_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 20m $(PKGS) || status=$$?; \
-	scripts/cleanup.sh; exit $$status
+	SQLREPLICA_REQUIRE_SERVERS=1 scripts/with-run-dir.sh $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # A throwaway PostgreSQL cluster and the demo program.
 demo: deps
-	$(GO) run ./examples/demo
+	scripts/with-run-dir.sh $(GO) run ./examples/demo
+
+# A cluster for development: prints its DSNs and stops cleanly on Ctrl-C.
+# Built first, because `go run` does not pass SIGINT on to the program.
+cluster: deps
+	$(GO) build -o bin/cluster ./internal/cmd/cluster
+	scripts/with-run-dir.sh bin/cluster $(CLUSTER_FLAGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	scripts/with-run-dir.sh $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 60s ./router
 
+# Cleans up only runs it can prove are this checkout's and abandoned: run
+# directories whose marker names this checkout and whose owner process has
+# exited (see scripts/cleanup.sh). Other checkouts' runs, live runs and
+# hand-started clusters elsewhere are left alone.
 clean:
-	@scripts/cleanup.sh
+	@scripts/cleanup.sh --abandoned
+	rm -rf bin

@@ -3,12 +3,17 @@
 // PostgreSQL 15 with streaming replicas and MariaDB 10.11 with GTID replicas.
 //
 // Servers run as an unprivileged user (postgres or mysql when the caller is
-// root, the caller otherwise), in a temporary directory, on free ports. Each
-// server gets SIGKILL if the process that started it dies, and Stop removes
-// everything, so no exit path leaves a server running.
+// root, the caller otherwise), in a directory of the run's directory (see
+// [RunDirEnv]), on free ports. Each process the harness starts leads a
+// process group of its own that gets SIGKILL if the process that started it
+// dies, and is recorded in the run directory while it lives; Stop removes
+// everything. So no exit path leaves a server running, and
+// scripts/cleanup.sh, given the run directory, finds whatever a killed test
+// binary left and nothing else.
 package testcluster
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -63,6 +68,8 @@ type Options struct {
 	Delay time.Duration
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+
+	runDir string // tests: the run directory instead of the process's
 }
 
 // Server is one database server process.
@@ -85,10 +92,12 @@ type Cluster struct {
 	Primary  *Server
 	Replicas []*Server
 
-	dir  string
-	cred *syscall.Credential // nil: run as the caller
-	opts Options
-	logf func(string, ...any)
+	dir     string              // the cluster's directory, in run
+	runDir  string              // the run directory, where process groups are recorded
+	release func()              // called once the cluster's directory is gone
+	cred    *syscall.Credential // nil: run as the caller
+	opts    Options
+	logf    func(string, ...any)
 }
 
 // Servers returns the primary followed by the replicas.
@@ -146,7 +155,9 @@ func (c *Cluster) Stop() error {
 		}()
 	}
 	wg.Wait()
-	return os.RemoveAll(c.dir)
+	err := os.RemoveAll(c.dir)
+	c.release()
+	return err
 }
 
 func newCluster(kind Kind, runAs string, opts Options) (*Cluster, error) {
@@ -157,28 +168,35 @@ func newCluster(kind Kind, runAs string, opts Options) (*Cluster, error) {
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
-	dir, err := os.MkdirTemp("", "sqlreplica-"+kind.String()+"-")
+	run, release, err := acquireRunDir(opts)
 	if err != nil {
 		return nil, err
 	}
-	c.dir = dir
+	dir, err := os.MkdirTemp(run, kind.String()+"-")
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c.dir, c.runDir, c.release = dir, run, release
+	fail := func(err error) (*Cluster, error) {
+		os.RemoveAll(dir)
+		release()
+		return nil, err
+	}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup(runAs)
 		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("testcluster: %s runs as user %q: %w", kind, runAs, err)
+			return fail(fmt.Errorf("testcluster: %s runs as user %q: %w", kind, runAs, err))
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+			return fail(err)
 		}
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return fail(err)
 	}
 	return c, nil
 }
@@ -193,12 +211,35 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 	return cmd
 }
 
+// startRecorded starts cmd and records its process group in the run
+// directory. It returns the record's path, to remove once cmd has been
+// waited for. A group that cannot be recorded is killed: cleanup could not
+// find it.
+func (c *Cluster) startRecorded(cmd *exec.Cmd) (string, error) {
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	rec, err := recordGroup(c.runDir, cmd.Process.Pid)
+	if err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return "", err
+	}
+	return rec, nil
+}
+
 // run runs a short command and returns its combined output in the error.
 func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 	cmd := c.command(ctx, name, args...)
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	rec, err := c.startRecorded(cmd)
+	if err == nil {
+		err = cmd.Wait()
+		os.Remove(rec)
+	}
 	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, tail(out, 2000))
+		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, tail(out.Bytes(), 2000))
 	}
 	return nil
 }
@@ -258,13 +299,15 @@ func (s *Server) start() error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	rec, err := s.c.startRecorded(cmd)
+	if err != nil {
 		logf.Close()
 		return fmt.Errorf("testcluster: start %s: %w", s.Name, err)
 	}
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
+		os.Remove(rec)
 		logf.Close()
 		close(done)
 	}()
@@ -335,9 +378,40 @@ func (s *Server) signal(sig syscall.Signal, grace time.Duration) error {
 		<-done
 	}
 	// The group's other members (PostgreSQL backends) may outlive the leader
-	// for a moment after a crash; make sure none is left.
+	// for a moment after a crash; make sure none is left, and wait until
+	// they are gone: a PostgreSQL server restarted while a killed backend
+	// still holds its shared memory refuses to start.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	waitGroupGone(pgid, 10*time.Second)
 	return nil
+}
+
+// waitGroupGone waits, at most d, until no live process (zombies do not
+// count) is left in process group pgid.
+func waitGroupGone(pgid int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupAlive reports whether a live process is in process group pgid.
+func groupAlive(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	want := strconv.Itoa(pgid)
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		f, err := procStat(e.Name())
+		if err == nil && f[0] != "Z" && f[2] == want {
+			return true
+		}
+	}
+	return false
 }
 
 // Log returns the end of s's log, for failure messages.

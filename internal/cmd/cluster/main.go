@@ -1,7 +1,17 @@
-// Command cluster starts test clusters for development and prints their
-// DSNs, then waits for Ctrl-C and removes them.
+// Command cluster starts a test cluster for development, prints its DSNs,
+// and on SIGINT (Ctrl-C) or SIGTERM stops its servers and removes its files.
 //
-//	go run ./internal/cmd/cluster [-kind postgresql|mariadb|mysql] [-replicas 2] [-delay 2s]
+//	make cluster CLUSTER_FLAGS='-kind mariadb -replicas 1'
+//
+// or, by hand:
+//
+//	go build -o bin/cluster ./internal/cmd/cluster && bin/cluster [-kind postgresql|mariadb|mysql] [-replicas 2] [-delay 2s]
+//
+// Build it first rather than `go run` it: `go run` does not pass a SIGINT it
+// gets on to the program (Ctrl-C in a terminal reaches both, `kill -INT`
+// does not). If the program dies without stopping, its servers die with it
+// (they get SIGKILL when it exits) and its run directory (see
+// testcluster.RunDirEnv) is what scripts/cleanup.sh removes.
 package main
 
 import (
@@ -18,6 +28,13 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	kind := flag.String("kind", "postgresql", "postgresql, mariadb or mysql")
 	replicas := flag.Int("replicas", 2, "number of replicas")
 	delay := flag.Duration("delay", 0, "apply delay of the last replica")
@@ -26,19 +43,36 @@ func main() {
 		"postgresql": testcluster.StartPostgres, "mariadb": testcluster.StartMariaDB, "mysql": testcluster.StartMySQL,
 	}[*kind]
 	if start == nil {
-		log.Fatalf("unknown kind %q", *kind)
+		return fmt.Errorf("unknown kind %q (want postgresql, mariadb or mysql)", *kind)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	if *replicas < 1 {
+		return fmt.Errorf("-replicas %d: want 1 or more", *replicas)
+	}
+	if *delay < 0 {
+		return fmt.Errorf("-delay %v: want 0 or more", *delay)
+	}
+
+	// A signal during start-up cancels it: the start functions stop what
+	// they started when they fail.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(sigCtx, 2*time.Minute)
 	c, err := start(ctx, testcluster.Options{Replicas: *replicas, Delay: *delay, Logf: log.Printf})
 	cancel()
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	defer c.Stop()
 	for _, s := range c.Servers() {
 		fmt.Printf("%-9s %s\n          admin: %s\n", s.Name, c.DSN(s), c.AdminDSN(s))
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	fmt.Println("Ctrl-C stops the cluster.")
+	<-sigCtx.Done()
+	// A second Ctrl-C kills the program at once; the servers die with it.
+	stopSignals()
+	log.Print("stopping the cluster")
+	if err := c.Stop(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Print("stopped")
+	return nil
 }
