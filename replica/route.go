@@ -10,6 +10,7 @@ import (
 	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/internal/dberr"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -469,14 +470,21 @@ func leastLagging(c []router.Candidate) int {
 
 // call runs fn on n's pool, counting it in flight when the balancer needs
 // it.
+// A node's error is redacted (see internal/redact): no text derived from a
+// connection string reaches a caller.
 func (db *DB) call(ctx context.Context, n *node, fn runFn) error {
+	var err error
 	if !db.countInFlight {
-		return fn(ctx, n, querier{db: n.db})
+		err = fn(ctx, n, querier{db: n.db})
+	} else {
+		n.inFlight.Add(1)
+		err = fn(ctx, n, querier{db: n.db})
+		n.inFlight.Add(-1)
 	}
-	n.inFlight.Add(1)
-	err := fn(ctx, n, querier{db: n.db})
-	n.inFlight.Add(-1)
-	return err
+	if err != nil {
+		return redact.Error(err)
+	}
+	return nil
 }
 
 // write runs a write on the writer, once. A write the node refuses as
@@ -511,7 +519,7 @@ func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when c
 	}
 	conn, err := n.db.Conn(ctx)
 	if err != nil {
-		return db.writeFailed(ctx, n, nil, err)
+		return db.writeFailed(ctx, n, nil, redact.Error(err))
 	}
 	qctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait below ends
@@ -519,7 +527,7 @@ func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when c
 		stop()
 		cancel()
 		conn.Close()
-		return db.writeFailed(ctx, n, s, err)
+		return db.writeFailed(ctx, n, s, redact.Error(err))
 	}
 	done := make(chan struct{})
 	var completed time.Time

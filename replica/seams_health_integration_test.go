@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/health"
 	"github.com/sqlreplica/sqlreplica/internal/testcluster"
 	"github.com/sqlreplica/sqlreplica/replica"
@@ -202,6 +203,31 @@ func TestConnectionStringsNeverLeak(t *testing.T) {
 		for i := range dsns {
 			_, ok := ev.first(health.NodeDown, fmt.Sprintf("replica%d", i+1))
 			require.True(t, ok, "no NodeDown event for replica%d", i+1)
+		}
+		texts = append(texts, logs.String())
+		// A DB whose primary has such a string: every statement's error.
+		for _, dsn := range dsns {
+			bad, err := replica.Open("pgx", dsn, []string{dsn}, replica.Logger(log))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var x int
+			errs := []error{bad.QueryRowContext(ctx, "SELECT 1").Scan(&x)}
+			_, err = bad.ExecContext(ctx, "UPDATE t SET a = 1")
+			errs = append(errs, err)
+			_, err = bad.QueryContext(ctx, "SELECT 1")
+			errs = append(errs, err)
+			_, err = bad.BeginTx(ctx, nil)
+			errs = append(errs, err)
+			_, err = bad.ExecContext(consistency.WithSession(ctx), "UPDATE t SET a = 1")
+			errs = append(errs, err)
+			err = bad.QueryRowContext(consistency.WithSession(ctx), "UPDATE t SET a = 1 RETURNING 1").Scan(&x)
+			errs = append(errs, err)
+			cancel()
+			for _, e := range errs {
+				require.Error(t, e)
+				texts = append(texts, fmt.Sprintf("%v %+v", e, e))
+			}
+			require.NoError(t, bad.Close())
 		}
 		texts = append(texts, logs.String())
 		for _, s := range texts {
