@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"syscall"
@@ -449,4 +450,24 @@ func TestCaptureOnlyWithASession(t *testing.T) {
 	err = fc.db.QueryRowContext(consistency.WithPolicy(ctx, consistency.Policy{ReplicaOnly: true}), "SELECT 1").Scan(new(string))
 	require.Error(t, err)
 	require.Equal(t, "replica1", who(t, fc.db, context.Background(), "SELECT 1"), "reads without the session are unaffected")
+}
+
+// badBalancer returns whatever index it is given, in range or not.
+type badBalancer struct{ i int }
+
+func (b badBalancer) Pick([]router.Candidate) int { return b.i }
+
+// TestACustomBalancerOutOfRangeNeverPanics: a balancer that returns an
+// index out of range is taken as the first replica, on every read path.
+func TestACustomBalancerOutOfRangeNeverPanics(t *testing.T) {
+	for _, i := range []int{-1, 2, 1 << 40, -(1 << 40)} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			fc := newFake(t, 2, replica.Balance(badBalancer{i}), replica.CheckInterval(time.Hour))
+			require.Equal(t, "replica1", who(t, fc.db, context.Background(), "SELECT 1"))
+			tx, err := fc.db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+			require.NoError(t, err)
+			require.Equal(t, "replica1", tx.Node())
+			require.NoError(t, tx.Rollback())
+		})
+	}
 }
