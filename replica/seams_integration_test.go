@@ -845,8 +845,9 @@ func TestWithReplicaNeverSendsAWriteToAReplica(t *testing.T) {
 					} else {
 						_, err = tx.ExecContext(ctx, st.query)
 					}
-					require.Error(t, err, "the statement ran on the replica")
-					assert.ErrorIs(t, err, errWriteOnReplica, "the replica's own refusal is not ErrWriteOnReplica: the statement was sent")
+					if assert.Error(t, err, "the statement ran on the replica") {
+						assert.ErrorIs(t, err, errWriteOnReplica, "the replica's own refusal is not ErrWriteOnReplica: the statement was sent")
+					}
 					s := server(t, c, tx.Node())
 					assert.True(t, lockFree(t, s), "the replica holds the lock while the transaction is open")
 					_ = tx.Rollback()
