@@ -30,7 +30,7 @@ import (
 
 // errWriteOnReplica is the sentinel a statement that may write returns
 // when it is run in a transaction on a replica: it was not sent.
-var errWriteOnReplica error = nil // TODO(lead): replica.ErrWriteOnReplica
+var errWriteOnReplica = replica.ErrWriteOnReplica
 
 // declareRead declares the seam-10 functions (a lock, then a write, behind a
 // name the classifier takes for a read) as reads, so that they still reach
