@@ -224,7 +224,7 @@ func dialectOfDriver(d driver.Driver) (dialect router.Dialect, detect bool) {
 }
 
 func (db *DB) setDialect(d router.Dialect) error {
-	cls, err := router.NewClassifier(d, db.cfg.writeFuncs...)
+	cls, err := router.NewClassifier(d, router.Functions{Read: db.cfg.readFuncs, Write: db.cfg.writeFuncs})
 	if err != nil {
 		return fmt.Errorf("replica: %w", err)
 	}

@@ -27,7 +27,7 @@ func ExampleClassify() {
 }
 
 func ExampleClassifier_Explain() {
-	c, err := router.NewClassifier(router.PostgreSQL, "audit_event")
+	c, err := router.NewClassifier(router.PostgreSQL, router.Functions{Write: []string{"audit_event"}})
 	if err != nil {
 		panic(err)
 	}

@@ -45,7 +45,7 @@ func TestReadOnlyOracle(t *testing.T) {
 		t.Run(tt.kind.String(), func(t *testing.T) {
 			c := clusters.Get(t, tt.kind)
 			db := oracleDB(t, c, corpus.Schema(tt.family))
-			cls, err := router.NewClassifier(tt.dialect, corpus.WriteFunctions...)
+			cls, err := router.NewClassifier(tt.dialect, corpus.Functions)
 			require.NoError(t, err)
 			var reads, writes, confirmed, rejected, notRun, byDesign int
 			var misses []string

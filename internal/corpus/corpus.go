@@ -64,9 +64,10 @@ type Case struct {
 	NoRun bool
 }
 
-// WriteFunctions are the user functions the oracle's classifiers are told
-// about (both schemas define audit_event so that it writes).
-var WriteFunctions = []string{"audit_event"}
+// Functions are the user functions the oracle's classifiers are told about:
+// both schemas define audit_event so that it writes, and ro_total so that it
+// only reads.
+var Functions = router.Functions{Write: []string{"audit_event"}, Read: []string{"ro_total"}}
 
 // PostgresSchema creates what the PostgreSQL cases read and write.
 var PostgresSchema = []string{
@@ -211,7 +212,7 @@ var Cases = []Case{
 	r(Postgres, `SELECT pg_is_in_recovery()`),
 	r(Postgres, `SELECT pg_last_wal_replay_lsn()`),
 	r(Postgres, `SELECT current_setting('transaction_read_only')`),
-	r(Postgres, `SELECT txid_current_if_assigned()`),
+	p(Postgres, `SELECT txid_current_if_assigned()`),
 	r(Postgres, `SELECT pg_sleep(0)`),
 	r(Postgres, `SELECT pg_catalog.pg_sleep(0)`),
 	r(Postgres, `SELECT version()`),
