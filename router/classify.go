@@ -523,7 +523,11 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 		quoted = true
 	case tString:
 		if query[name.start] != '"' {
-			return 0 // 'text'( is no call
+			// 'text'( is no call, but U&"name" UESCAPE '!'( is.
+			if p := s.prev2; p.kind == tWord && eqFold(query[p.start:p.end], "uescape") {
+				return ReasonUnknownFunction
+			}
+			return 0
 		}
 		quoted = true // an identifier under ANSI_QUOTES
 	default:
