@@ -559,8 +559,15 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 	if ok && (isBuiltinWriteFunc(lower) || c.write != nil && hasName(c.write, lower)) {
 		return ReasonFunction
 	}
-	if ok && !quoted {
-		if bits := builtinFuncs[string(lower)]; bits != 0 && builtinAllows(bits, mode.funcs, qualified,
+	// A quoted name is a function's exact name, never a keyword: on
+	// PostgreSQL "lower"(…) is lower(…); on MySQL `if`(…) names a stored
+	// function, so a quoted name matches no MySQL built-in.
+	if ok && (!quoted || mode.funcs == fPG && string(lower) == raw) {
+		bits := builtinFuncs[string(lower)]
+		if quoted {
+			bits &= bPGFunc
+		}
+		if bits != 0 && builtinAllows(bits, mode.funcs, qualified,
 			qualified && isPGCatalog(query, s.qual), lp.start == name.end) {
 			return 0
 		}

@@ -18,6 +18,12 @@ func FuzzClassify(f *testing.F) {
 	for _, tc := range corpus.Cases {
 		f.Add(tc.SQL)
 	}
+	for _, tc := range readingCases {
+		f.Add(tc.query)
+	}
+	for _, tc := range readCases {
+		f.Add(tc.query)
+	}
 	pg, _ := router.NewClassifier(router.PostgreSQL, router.Functions{})
 	my, _ := router.NewClassifier(router.MySQL, router.Functions{})
 	cs := []*router.Classifier{pg, my, {}}

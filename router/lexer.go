@@ -177,7 +177,12 @@ func (l *lexer) blockComment() bool {
 			}
 			// A version number, or MariaDB's /*M!, makes the content code
 			// only for some servers: lex it both ways.
-			if mariaExec || isDigit(l.at(l.pos+3)) && !l.oldVersion(l.pos+3) {
+			// MariaDB itself always runs an unversioned /*M!.
+			versioned := isDigit(l.at(l.pos+3)) && !l.oldVersion(l.pos+3)
+			if mariaExec {
+				versioned = l.mode.funcs != fMaria || isDigit(l.at(l.pos+4))
+			}
+			if versioned {
 				l.flags |= flagVersioned
 				if l.mode.skipVersioned {
 					return l.discardComment()

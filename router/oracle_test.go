@@ -38,8 +38,8 @@ func TestReadOnlyOracle(t *testing.T) {
 		maxMiss int
 	}{
 		{testcluster.Postgres, corpus.Postgres, router.PostgreSQL, 4},
-		{testcluster.MariaDB, corpus.MariaDB, router.MariaDB, 5},
-		{testcluster.MySQL, corpus.OracleMySQL, router.MySQL, 5},
+		{testcluster.MariaDB, corpus.MariaDB, router.MariaDB, 6},
+		{testcluster.MySQL, corpus.OracleMySQL, router.MySQL, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind.String(), func(t *testing.T) {
