@@ -246,11 +246,6 @@ func (c *Classifier) Classify(query string) Kind {
 
 // Explain classifies query and says why.
 func (c *Classifier) Explain(query string) Decision {
-	if i := strings.IndexByte(query, 0); i >= 0 {
-		// PostgreSQL stops reading at a NUL byte, MySQL's lexer reads it in
-		// ways of its own: unsure.
-		return Decision{Kind: Write, Reason: ReasonUnparsable, Offset: i}
-	}
 	switch c.dialect {
 	case PostgreSQL:
 		d, _ := c.family(query, false, fPG)
@@ -294,10 +289,22 @@ const (
 // reading whose difference the lexer met is tried, alone and combined with
 // the others. The first Write wins. It returns the union of the lexer's flags.
 func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, uint8) {
-	var first Decision
-	var flags uint8
-	var done uint16
+	d, flags := c.run(query, lexMode{mysql: mysql, backslash: mysql, funcs: funcs})
+	if d.Kind == Write || flags&(flagBackslash|flagDQuote|flagVersioned) == 0 {
+		return d, flags // the common case: nothing another reading would change
+	}
+	first := d
+	done := uint16(1)
 	relevant := 0
+	if flags&flagBackslash != 0 {
+		relevant |= readBackslash
+	}
+	if mysql && flags&flagDQuote != 0 {
+		relevant |= readANSIQuotes
+	}
+	if mysql && flags&flagVersioned != 0 {
+		relevant |= readSkipVersioned
+	}
 	for progress := true; progress; {
 		progress = false
 		for r := 0; r < readings; r++ {
@@ -316,9 +323,6 @@ func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, ui
 			d, f := c.run(query, mode)
 			if d.Kind == Write {
 				return d, flags | f
-			}
-			if r == 0 {
-				first = d
 			}
 			flags |= f
 			if f&flagBackslash != 0 {
@@ -362,7 +366,7 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 	var s stmt
 	statements := 0
 	write := func(r Reason, t token) (Decision, uint8) {
-		return Decision{Kind: Write, Reason: r, Offset: t.start, Function: s.fn}, l.flags
+		return Decision{Kind: Write, Reason: r, Offset: t.start}, l.flags
 	}
 	for {
 		if s.started && !s.explain && !s.sysvar && s.prevKw != kwReplace && l.skim(&s) {
@@ -438,9 +442,9 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 		}
 		if r, blamePrev := c.checkToken(query, &s, t, k, &l.mode); r != 0 {
 			if blamePrev {
-				return write(r, s.prev)
+				t = s.prev
 			}
-			return write(r, t)
+			return Decision{Kind: Write, Reason: r, Offset: t.start, Function: s.fn}, l.flags
 		}
 		s.push(query, t, k)
 	}
@@ -556,7 +560,7 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 	}
 	var buf [maxFuncName]byte
 	lower, ok := lowerASCII(&buf, raw)
-	if ok && (isBuiltinWriteFunc(lower) || c.write != nil && hasName(c.write, lower)) {
+	if ok && c.write != nil && hasName(c.write, lower) {
 		return ReasonFunction
 	}
 	// A quoted name is a function's exact name, never a keyword: on
@@ -569,8 +573,11 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 		}
 		if bits != 0 && builtinAllows(bits, mode.funcs, qualified,
 			qualified && isPGCatalog(query, s.qual), lp.start == name.end) {
-			return 0
+			return 0 // no read-only built-in is a known writer (TestBuiltinListsAgree)
 		}
+	}
+	if ok && isBuiltinWriteFunc(lower) {
+		return ReasonFunction
 	}
 	var full [2*maxFuncName + 1]byte
 	resolved, ok := resolveName(&full, query, s, raw, quoted, qualified, mode.mysql)

@@ -128,13 +128,17 @@ func (l *lexer) skipSpaceAndComments() bool {
 					return true // "--1" is minus minus one
 				}
 			}
-			l.skipLine()
+			if !l.skipLine() {
+				return false
+			}
 		case c == '#':
 			l.flags |= flagDialect
 			if !l.mode.mysql {
 				return true // an operator in PostgreSQL
 			}
-			l.skipLine()
+			if !l.skipLine() {
+				return false
+			}
 		case c == '/' && l.at(l.pos+1) == '*':
 			if !l.blockComment() {
 				return false
@@ -151,16 +155,21 @@ func (l *lexer) skipSpaceAndComments() bool {
 
 // skipLine consumes a line comment. PostgreSQL ends it at a carriage return
 // or a line feed, MySQL at a line feed only.
-func (l *lexer) skipLine() {
+// It returns false at a NUL byte.
+func (l *lexer) skipLine() bool {
 	for l.pos < len(l.q) && l.q[l.pos] != '\n' {
-		if l.q[l.pos] == '\r' {
+		switch l.q[l.pos] {
+		case '\r':
 			l.flags |= flagDialect
 			if !l.mode.mysql {
-				return
+				return true
 			}
+		case 0:
+			return false
 		}
 		l.pos++
 	}
+	return true
 }
 
 // blockComment consumes a comment that starts at l.pos. MySQL's executable
@@ -221,6 +230,8 @@ func (l *lexer) blockComment() bool {
 				l.pos = i
 				return true
 			}
+		case l.q[i] == 0:
+			return false
 		default:
 			i++
 		}
@@ -251,7 +262,7 @@ func (l *lexer) oldVersion(i int) bool {
 func (l *lexer) discardComment() bool {
 	for i := l.pos + 2; i+1 < len(l.q); i++ {
 		switch {
-		case l.q[i] == '/' && l.q[i+1] == '*':
+		case l.q[i] == '/' && l.q[i+1] == '*', l.q[i] == 0:
 			return false
 		case l.q[i] == '*' && l.q[i+1] == '/':
 			l.pos = i + 2
@@ -320,6 +331,10 @@ func (l *lexer) nextSlow() token {
 	}
 	c := l.q[start]
 	switch {
+	case c == 0:
+		// PostgreSQL stops reading at a NUL byte, MySQL's lexer reads it in
+		// ways of its own: unsure, wherever it stands.
+		return token{kind: tInvalid, start: start, end: len(l.q)}
 	case c == '\'':
 		return l.quoted(start, '\'', tString, l.mode.backslash)
 	case c == '"':
@@ -434,6 +449,9 @@ func (l *lexer) afterHighByte(i int) bool { return i > 0 && l.q[i-1] >= 0x80 }
 func (l *lexer) quoted(start int, quote byte, kind tokKind, backslash bool) token {
 	for i := start + 1; i < len(l.q); i++ {
 		switch l.q[i] {
+		case 0:
+			l.pos = len(l.q)
+			return token{kind: tInvalid, start: start, end: l.pos}
 		case '\\':
 			l.flags |= flagBackslash
 			if l.mode.mysql && l.afterHighByte(i) {
@@ -475,6 +493,9 @@ func (l *lexer) dollarQuoted(start int) (token, bool) {
 	}
 	tag := l.q[start : i+1]
 	for j := i + 1; j+len(tag) <= len(l.q); j++ {
+		if l.q[j] == 0 {
+			break
+		}
 		if l.q[j] == '$' && l.q[j:j+len(tag)] == tag {
 			l.pos = j + len(tag)
 			return token{kind: tString, start: start, end: l.pos}, true
@@ -492,6 +513,8 @@ func (l *lexer) skim(s *stmt) bool {
 	q := l.q
 	i := l.pos
 	moved := false
+	// The tokens passed live in locals, stored back on return.
+	prev, prev2, qual := s.prev, s.prev2, s.qual
 	for i < len(q) {
 		c := q[i]
 		cc := charClass[c]
@@ -503,6 +526,7 @@ func (l *lexer) skim(s *stmt) bool {
 		case cc&ccIdentStart != 0:
 			if !l.mode.mysql && c|0x20 == 'e' && i+1 < len(q) && q[i+1] == '\'' {
 				l.pos = i
+				s.prev, s.prev2, s.qual = prev, prev2, qual
 				return moved
 			}
 			j := i + 1
@@ -513,10 +537,11 @@ func (l *lexer) skim(s *stmt) bool {
 				a, z := c|0x20-'a', q[j-1]|0x20-'a'
 				if a < 26 && z < 26 && keywordFilter[n][a]&(1<<z) != 0 {
 					l.pos = i
+					s.prev, s.prev2, s.qual = prev, prev2, qual
 					return moved
 				}
 			}
-			s.prev2, s.prev = s.prev, token{kind: tWord, start: i, end: j}
+			prev2, prev = prev, token{kind: tWord, start: i, end: j}
 			i = j
 		case cc&ccPlain != 0 && c != '@' && (c != '*' || !l.execComment),
 			c == ')', c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])):
@@ -524,40 +549,43 @@ func (l *lexer) skim(s *stmt) bool {
 			if c == ')' {
 				t.kind = tRParen
 			} else if c == '.' {
-				s.qual = s.prev
+				qual = prev
 			}
-			s.prev2, s.prev = s.prev, t
+			prev2, prev = prev, t
 			i++
 		case isDigit(c):
 			t := l.number(i)
-			s.prev2, s.prev = s.prev, t
+			prev2, prev = prev, t
 			i = l.pos
 		case c == '$' && i+1 < len(q) && isDigit(q[i+1]):
 			j := i + 2
 			for j < len(q) && isDigit(q[j]) {
 				j++
 			}
-			s.prev2, s.prev = s.prev, token{kind: tParam, start: i, end: j}
+			prev2, prev = prev, token{kind: tParam, start: i, end: j}
 			i = j
 		case c == '\'':
 			// A plain string with no backslash reads the same under every
 			// rule; anything else is left to the full lexer.
 			j := i + 1
-			for j < len(q) && q[j] != '\'' && q[j] != '\\' {
+			for j < len(q) && q[j] != '\'' && q[j] != '\\' && q[j] != 0 {
 				j++
 			}
-			if j+1 >= len(q) || q[j] == '\\' || q[j+1] == '\'' {
+			if j+1 >= len(q) || q[j] != '\'' || q[j+1] == '\'' {
 				l.pos = i
+				s.prev, s.prev2, s.qual = prev, prev2, qual
 				return moved
 			}
-			s.prev2, s.prev = s.prev, token{kind: tString, start: i, end: j + 1}
+			prev2, prev = prev, token{kind: tString, start: i, end: j + 1}
 			i = j + 1
 		default:
 			l.pos = i
+			s.prev, s.prev2, s.qual = prev, prev2, qual
 			return moved
 		}
 		moved = true
 	}
 	l.pos = i
+	s.prev, s.prev2, s.qual = prev, prev2, qual
 	return moved
 }
