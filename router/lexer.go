@@ -208,8 +208,11 @@ func (l *lexer) blockComment() bool {
 			return true
 		}
 	}
-	if l.mode.mysql && l.at(l.pos+2) == '+' && !l.plainHint() {
-		return false
+	if l.at(l.pos+2) == '+' {
+		l.flags |= flagDialect // a MySQL optimizer hint
+		if l.mode.mysql && !l.plainHint() {
+			return false
+		}
 	}
 	depth := 0
 	for i := l.pos; i+1 < len(l.q); {
@@ -354,8 +357,11 @@ func (l *lexer) nextSlow() token {
 			}
 			return l.quoted(start, '`', tQuotedIdent, false)
 		}
-	case c == '\\' && l.mode.mysql && l.afterHighByte(start):
-		return token{kind: tInvalid, start: start, end: len(l.q)}
+	case c == '\\':
+		l.flags |= flagDialect
+		if l.mode.mysql && l.afterHighByte(start) {
+			return token{kind: tInvalid, start: start, end: len(l.q)}
+		}
 	case c == '$':
 		if isDigit(l.at(start + 1)) {
 			l.pos = start + 1

@@ -40,6 +40,8 @@ var readingCases = []readingCase{
 	{"a versioned comment runs code", "SELECT 1 /*!50000 FOR UPDATE */", onMy},
 	{"an unversioned executable comment runs code", "SELECT 1 /*! FOR UPDATE */", onMy},
 	{"a nested comment inside a skipped versioned comment", "SELECT 1 /*!99999 /* */ FOR UPDATE */", onMy},
+	{"a quote inside an optimizer hint, no space (fuzz)", "SELECT/*+\"*/", onMy},
+	{"a backslash after a high byte outside strings", "SELECT é\\N", onMy},
 	{"a quote inside an optimizer hint", "SELECT /*+ SET_VAR(sort_buffer_size = '*/') */ 1", onAll},
 	{"ANSI_QUOTES makes \" an identifier", `SELECT "a\" FOR UPDATE -- "`, onAll},
 	{"ANSI_QUOTES calls a function named by a quoted identifier", `SELECT "get_lock"('a', 0)`, onAll},
