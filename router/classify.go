@@ -289,7 +289,8 @@ const (
 // reading whose difference the lexer met is tried, alone and combined with
 // the others. The first Write wins. It returns the union of the lexer's flags.
 func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, uint8) {
-	d, flags := c.run(query, lexMode{mysql: mysql, backslash: mysql, funcs: funcs})
+	l := lexer{q: query, mode: lexMode{mysql: mysql, backslash: mysql, funcs: funcs}}
+	d, flags := c.run(&l)
 	if d.Kind == Write || flags&(flagBackslash|flagDQuote|flagVersioned) == 0 {
 		return d, flags // the common case: nothing another reading would change
 	}
@@ -320,7 +321,8 @@ func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, ui
 				skipVersioned: mysql && r&readSkipVersioned != 0,
 				funcs:         funcs,
 			}
-			d, f := c.run(query, mode)
+			l := lexer{q: query, mode: mode}
+			d, f := c.run(&l)
 			if d.Kind == Write {
 				return d, flags | f
 			}
@@ -345,24 +347,40 @@ type stmt struct {
 	explain bool // skipping EXPLAIN options; the explained verb comes next
 	sysvar  bool // after "@": the words that follow may name a system variable
 	prev    token
-	prevKw  kw    // prev's keyword
-	prev2   token // the token before prev
-	qual    token // the token before the last "."; a qualifier when prev2 is that "."
+	prevKw  kw // prev's keyword
+	// The token before prev, and the one before the last ".", are kept as
+	// offsets plus one (zero: none) and lexed again when a "(" needs them
+	// (see tokenAt): cheaper than carrying whole tokens along.
+	prev2At int
+	qualAt  int
 	fn      string
 }
 
 // push records t, of keyword k, as the statement's last token.
 func (s *stmt) push(query string, t token, k kw) {
-	if t.kind == tPunct && query[t.start] == '.' {
-		s.qual = s.prev
+	if s.prev.kind != tEOF {
+		if t.kind == tPunct && query[t.start] == '.' {
+			s.qualAt = s.prev.start + 1
+		}
+		s.prev2At = s.prev.start + 1
 	}
-	s.prev2 = s.prev
 	s.prev, s.prevKw = t, k
 }
 
-// run classifies query under one set of lexical rules.
-func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
-	l := lexer{q: query, mode: mode}
+// tokenAt lexes again the token kept at offset at (plus one; zero gives
+// the zero token).
+func (l *lexer) tokenAt(at int) token {
+	if at == 0 {
+		return token{}
+	}
+	l2 := lexer{q: l.q, pos: at - 1, mode: l.mode, execComment: l.execComment}
+	return l2.next()
+}
+
+// run classifies l.q under l.mode's lexical rules. The lexer is the
+// caller's, so that its mode is read field by field where it was written.
+func (c *Classifier) run(l *lexer) (Decision, uint8) {
+	query := l.q
 	var s stmt
 	statements := 0
 	write := func(r Reason, t token) (Decision, uint8) {
@@ -423,10 +441,10 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 				continue // FORMAT=JSON
 			case t.kind == tLParen && s.prevKw == kwExplain:
 				// PostgreSQL's option list: EXPLAIN (ANALYZE, BUFFERS) …
-				if !skipParens(&l) {
+				if !skipParens(l) {
 					return write(ReasonUnparsable, t)
 				}
-				s.push(query, token{kind: tRParen}, kwNone)
+				s.push(query, token{kind: tRParen, start: l.pos - 1, end: l.pos}, kwNone)
 				continue
 			}
 			s.explain = false
@@ -440,7 +458,7 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 				return write(ReasonNotRead, t)
 			}
 		}
-		if r, blamePrev := c.checkToken(query, &s, t, k, &l.mode); r != 0 {
+		if r, blamePrev := c.checkToken(query, &s, t, k, l); r != 0 {
 			if blamePrev {
 				t = s.prev
 			}
@@ -453,7 +471,7 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 // checkToken applies the rules for a token inside a read statement. It
 // returns the reason the token makes the statement a write, or zero, and
 // whether the token before it is to blame.
-func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, mode *lexMode) (Reason, bool) {
+func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, l *lexer) (Reason, bool) {
 	if s.prevKw == kwReplace && t.kind != tLParen {
 		return ReasonModifies, true // REPLACE INTO, not the REPLACE() function
 	}
@@ -482,7 +500,7 @@ func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, mode *lexM
 	case tAssign:
 		return ReasonAssign, false
 	case tLParen:
-		if r := c.checkCall(query, s, t, mode); r != 0 {
+		if r := c.checkCall(query, s, t, l); r != 0 {
 			return r, true
 		}
 	case tWord, tQuotedIdent, tString:
@@ -518,7 +536,8 @@ func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, mode *lexM
 // must run on the primary, ReasonUnknownFunction (naming it in s.fn) for one
 // not known to be read-only, and zero for a read-only function or a "(" that
 // opens no call.
-func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) Reason {
+func (c *Classifier) checkCall(query string, s *stmt, lp token, l *lexer) Reason {
+	mode := &l.mode
 	name := s.prev
 	quoted := false
 	switch name.kind {
@@ -528,7 +547,7 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 	case tString:
 		if query[name.start] != '"' {
 			// 'text'( is no call, but U&"name" UESCAPE '!'( is.
-			if p := s.prev2; p.kind == tWord && eqFold(query[p.start:p.end], "uescape") {
+			if p := l.tokenAt(s.prev2At); p.kind == tWord && eqFold(query[p.start:p.end], "uescape") {
 				return ReasonUnknownFunction
 			}
 			return 0
@@ -544,24 +563,24 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 		}
 		raw = raw[1 : len(raw)-1]
 	}
-	qualified := s.prev2.kind == tPunct && query[s.prev2.start] == '.'
-	if !qualified {
-		// ") name(" is an alias's column list, OVER (…), FILTER (…) or
-		// AGAINST (…); "AS name(" a column list or a type's modifier;
-		// "WITH name(" a CTE's columns; "TABLESAMPLE name(" a sampling method.
-		if p := s.prev2; p.kind == tRParen {
-			return 0
-		} else if p.kind == tWord {
-			w := query[p.start:p.end]
-			if eqFold(w, "as") || eqFold(w, "with") || eqFold(w, "recursive") || eqFold(w, "tablesample") {
-				return 0
-			}
+	qualified := false
+	var qual token
+	if s.prev2At > 0 && query[s.prev2At-1] == '.' {
+		if p := l.tokenAt(s.prev2At); p.kind == tPunct { // not a number such as .5
+			qualified = true
+			qual = l.tokenAt(s.qualAt)
 		}
 	}
 	var buf [maxFuncName]byte
 	lower, ok := lowerASCII(&buf, raw)
 	if ok && c.write != nil && hasName(c.write, lower) {
 		return ReasonFunction
+	}
+	if len(lower) == 2 && !quoted && !qualified {
+		switch string(lower) {
+		case "in", "as", "on", "or": // syntax in every dialect: IN (…), AS (…)
+			return 0
+		}
 	}
 	// A quoted name is a function's exact name, never a keyword: on
 	// PostgreSQL "lower"(…) is lower(…); on MySQL `if`(…) names a stored
@@ -572,20 +591,33 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, mode *lexMode) R
 			bits &= bPGFunc
 		}
 		if bits != 0 && builtinAllows(bits, mode.funcs, qualified,
-			qualified && isPGCatalog(query, s.qual), lp.start == name.end) {
+			qualified && isPGCatalog(query, qual), lp.start == name.end) {
 			return 0 // no read-only built-in is a known writer (TestBuiltinListsAgree)
+		}
+	}
+	if !qualified {
+		// ") name(" is an alias's column list, OVER (…), FILTER (…) or
+		// AGAINST (…); "AS name(" a column list or a type's modifier;
+		// "WITH name(" a CTE's columns; "TABLESAMPLE name(" a sampling method.
+		if p := l.tokenAt(s.prev2At); p.kind == tRParen {
+			return 0
+		} else if p.kind == tWord {
+			w := query[p.start:p.end]
+			if eqFold(w, "as") || eqFold(w, "with") || eqFold(w, "recursive") || eqFold(w, "tablesample") {
+				return 0
+			}
 		}
 	}
 	if ok && isBuiltinWriteFunc(lower) {
 		return ReasonFunction
 	}
 	var full [2*maxFuncName + 1]byte
-	resolved, ok := resolveName(&full, query, s, raw, quoted, qualified, mode.mysql)
+	resolved, ok := resolveName(&full, query, qual, raw, quoted, qualified, mode.mysql)
 	if ok && c.read != nil && hasName(c.read, resolved) {
 		return 0
 	}
 	if ok {
-		s.fn = nameString(query, s, name, qualified, resolved)
+		s.fn = nameString(query, qual, name, qualified, resolved)
 	}
 	return ReasonUnknownFunction
 }
@@ -633,10 +665,9 @@ func isPGCatalog(query string, t token) bool {
 // names to lower case and keeps quoted ones; MySQL folds function names
 // and keeps database names. ok is false when the qualifier is not a name or
 // the result does not fit.
-func resolveName(buf *[2*maxFuncName + 1]byte, query string, s *stmt, raw string, quoted, qualified, mysql bool) ([]byte, bool) {
+func resolveName(buf *[2*maxFuncName + 1]byte, query string, q token, raw string, quoted, qualified, mysql bool) ([]byte, bool) {
 	n := 0
 	if qualified {
-		q := s.qual
 		var qs string
 		switch {
 		case q.kind == tWord:
@@ -677,10 +708,10 @@ func foldByte(c byte, fold bool) byte {
 
 // nameString returns resolved as a string, sharing the query's bytes when
 // the query spells it exactly so.
-func nameString(query string, s *stmt, name token, qualified bool, resolved []byte) string {
+func nameString(query string, qual, name token, qualified bool, resolved []byte) string {
 	start := name.start
 	if qualified {
-		start = s.qual.start
+		start = qual.start
 	}
 	if text := query[start:name.end]; text == string(resolved) {
 		return text

@@ -519,8 +519,10 @@ func (l *lexer) skim(s *stmt) bool {
 	q := l.q
 	i := l.pos
 	moved := false
-	// The tokens passed live in locals, stored back on return.
-	prev, prev2, qual := s.prev, s.prev2, s.qual
+	// The tokens passed live in locals, stored back on return. p2 (see
+	// stmt.prev2At) is only needed when prev is a name or a string, so only
+	// those update it.
+	prev, p2, qa := s.prev, s.prev2At, s.qualAt
 	for i < len(q) {
 		c := q[i]
 		cc := charClass[c]
@@ -532,7 +534,7 @@ func (l *lexer) skim(s *stmt) bool {
 		case cc&ccIdentStart != 0:
 			if !l.mode.mysql && c|0x20 == 'e' && i+1 < len(q) && q[i+1] == '\'' {
 				l.pos = i
-				s.prev, s.prev2, s.qual = prev, prev2, qual
+				s.prev, s.prev2At, s.qualAt = prev, p2, qa
 				return moved
 			}
 			j := i + 1
@@ -543,11 +545,11 @@ func (l *lexer) skim(s *stmt) bool {
 				a, z := c|0x20-'a', q[j-1]|0x20-'a'
 				if a < 26 && z < 26 && keywordFilter[n][a]&(1<<z) != 0 {
 					l.pos = i
-					s.prev, s.prev2, s.qual = prev, prev2, qual
+					s.prev, s.prev2At, s.qualAt = prev, p2, qa
 					return moved
 				}
 			}
-			prev2, prev = prev, token{kind: tWord, start: i, end: j}
+			p2, prev = prev.start+1, token{kind: tWord, start: i, end: j}
 			i = j
 		case cc&ccPlain != 0 && c != '@' && (c != '*' || !l.execComment),
 			c == ')', c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])):
@@ -555,20 +557,19 @@ func (l *lexer) skim(s *stmt) bool {
 			if c == ')' {
 				t.kind = tRParen
 			} else if c == '.' {
-				qual = prev
+				qa = prev.start + 1
 			}
-			prev2, prev = prev, t
+			prev = t
 			i++
 		case isDigit(c):
-			t := l.number(i)
-			prev2, prev = prev, t
+			prev = l.number(i)
 			i = l.pos
 		case c == '$' && i+1 < len(q) && isDigit(q[i+1]):
 			j := i + 2
 			for j < len(q) && isDigit(q[j]) {
 				j++
 			}
-			prev2, prev = prev, token{kind: tParam, start: i, end: j}
+			prev = token{kind: tParam, start: i, end: j}
 			i = j
 		case c == '\'':
 			// A plain string with no backslash reads the same under every
@@ -579,19 +580,19 @@ func (l *lexer) skim(s *stmt) bool {
 			}
 			if j+1 >= len(q) || q[j] != '\'' || q[j+1] == '\'' {
 				l.pos = i
-				s.prev, s.prev2, s.qual = prev, prev2, qual
+				s.prev, s.prev2At, s.qualAt = prev, p2, qa
 				return moved
 			}
-			prev2, prev = prev, token{kind: tString, start: i, end: j + 1}
+			p2, prev = prev.start+1, token{kind: tString, start: i, end: j + 1}
 			i = j + 1
 		default:
 			l.pos = i
-			s.prev, s.prev2, s.qual = prev, prev2, qual
+			s.prev, s.prev2At, s.qualAt = prev, p2, qa
 			return moved
 		}
 		moved = true
 	}
 	l.pos = i
-	s.prev, s.prev2, s.qual = prev, prev2, qual
+	s.prev, s.prev2At, s.qualAt = prev, p2, qa
 	return moved
 }
