@@ -119,7 +119,8 @@ type Decision struct {
 	// resolves it: "name" or "schema.name", an unquoted name in lower case,
 	// a quoted one as written (on MySQL and MariaDB a function name is in
 	// lower case and a schema as written). It is empty when the call's
-	// qualifier is not a plain name, and for every other reason.
+	// qualifier is not a plain name, and for every other reason. Explain
+	// allocates only to return a name the query does not spell so.
 	Function string
 }
 
