@@ -14,8 +14,14 @@ import (
 // immediate when the two share their bytes), so a hit is always right. An
 // entry keeps its string alive, so its address cannot be reused meanwhile.
 // Missing costs one small allocation; a hit costs none.
+//
+// A statement that calls a function the classifier does not know
+// ([router.ReasonUnknownFunction]) remembers the function's name, and every
+// classification of it, hit or miss, passes the name to learn (when set),
+// which must not block.
 type classCache struct {
 	cls   *router.Classifier
+	learn func(name string)
 	slots [cacheSlots]atomic.Pointer[cacheEntry]
 }
 
@@ -27,6 +33,7 @@ const (
 type cacheEntry struct {
 	query string
 	kind  router.Kind
+	fn    string // the unknown function, if any
 }
 
 func newClassCache(cls *router.Classifier) *classCache { return &classCache{cls: cls} }
@@ -34,14 +41,30 @@ func newClassCache(cls *router.Classifier) *classCache { return &classCache{cls:
 // classify returns query's class.
 func (c *classCache) classify(query string) router.Kind {
 	if len(query) == 0 || len(query) > cacheMaxQuery {
-		return c.cls.Classify(query)
+		return c.explain(query).kind
 	}
 	p := uintptr(unsafe.Pointer(unsafe.StringData(query)))
 	slot := &c.slots[(p>>4^p>>13^uintptr(len(query)))%cacheSlots]
 	if e := slot.Load(); e != nil && e.query == query {
+		if e.fn != "" && c.learn != nil {
+			c.learn(e.fn)
+		}
 		return e.kind
 	}
-	k := c.cls.Classify(query)
-	slot.Store(&cacheEntry{query: query, kind: k})
-	return k
+	e := c.explain(query)
+	slot.Store(&e)
+	return e.kind
+}
+
+// explain classifies query and passes an unknown function to learn.
+func (c *classCache) explain(query string) cacheEntry {
+	d := c.cls.Explain(query)
+	e := cacheEntry{query: query, kind: d.Kind}
+	if d.Reason == router.ReasonUnknownFunction && d.Function != "" {
+		e.fn = d.Function
+		if c.learn != nil {
+			c.learn(e.fn)
+		}
+	}
+	return e
 }

@@ -15,7 +15,7 @@ import (
 // different texts collide), from many goroutines, and checks every answer
 // against the classifier.
 func TestClassCacheIsAlwaysRight(t *testing.T) {
-	cls, err := router.NewClassifier(router.PostgreSQL)
+	cls, err := router.NewClassifier(router.PostgreSQL, router.Functions{})
 	if err != nil {
 		t.Fatal(err)
 	}

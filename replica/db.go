@@ -43,6 +43,7 @@ type DB struct {
 	log           *slog.Logger
 	cfg           config
 
+	funcs     funcLearner        // catalog lookups of functions (functions.go)
 	life      context.Context    // ends when Close begins
 	stop      context.CancelFunc // ends life: stops background goroutines
 	wg        sync.WaitGroup     // background goroutines
@@ -164,6 +165,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	db.checker = checker
 	ctx, cancel := context.WithCancel(context.Background())
 	db.life, db.stop = ctx, cancel
+	db.startFunctionLookups(ctx)
 	db.wg.Add(1)
 	go func() {
 		defer db.wg.Done()
@@ -270,11 +272,25 @@ func dialectOfDriver(d driver.Driver) (dialect router.Dialect, detect bool) {
 }
 
 func (db *DB) setDialect(d router.Dialect) error {
-	cls, err := router.NewClassifier(d, db.cfg.writeFuncs...)
+	db.funcs.mu.Lock()
+	defer db.funcs.mu.Unlock()
+	return db.setDialectLocked(d)
+}
+
+// setDialectLocked builds the classifier for d, with the functions declared
+// by options and those learnt from the catalog. db.funcs.mu must be held.
+func (db *DB) setDialectLocked(d router.Dialect) error {
+	read := db.cfg.readFuncs
+	if len(db.funcs.learnt) > 0 {
+		read = append(append([]string(nil), read...), db.funcs.learnt...)
+	}
+	cls, err := router.NewClassifier(d, router.Functions{Read: read, Write: db.cfg.writeFuncs})
 	if err != nil {
 		return fmt.Errorf("replica: %w", err)
 	}
-	db.cls.Store(newClassCache(cls))
+	cc := newClassCache(cls)
+	cc.learn = db.learnFunction
+	db.cls.Store(cc)
 	db.dialect.Store(uint32(d))
 	return nil
 }

@@ -32,6 +32,7 @@ func badOption(format string, args ...any) error {
 type config struct {
 	dialect     router.Dialect
 	writeFuncs  []string
+	readFuncs   []string
 	logger      *slog.Logger
 	check       health.Config
 	maxLag      time.Duration
@@ -95,9 +96,31 @@ func Dialect(d router.Dialect) Option {
 // WriteFunctions names functions, besides the built-in ones, whose calls must
 // run on the primary because they write, lock or depend on the session that
 // wrote (for example "audit_event" or "app.next_invoice_number"; the schema
-// is ignored, case is not significant).
+// is ignored, case is not significant). It wins over [ReadFunctions].
 func WriteFunctions(names ...string) Option {
-	return func(c *config) error { c.writeFuncs = append(c.writeFuncs, names...); return nil }
+	return func(c *config) error {
+		if _, err := router.NewClassifier(0, router.Functions{Write: names}); err != nil {
+			return badOption("WriteFunctions: %w", err)
+		}
+		c.writeFuncs = append(c.writeFuncs, names...)
+		return nil
+	}
+}
+
+// ReadFunctions names user functions that only read (for example
+// "order_total" or "app.order_total"), so that statements calling them may
+// run on replicas. A statement that calls a function neither built in nor
+// declared goes to the primary while the DB looks the function up in the
+// primary's catalog in the background; see [router.Functions] for how
+// qualified names match.
+func ReadFunctions(names ...string) Option {
+	return func(c *config) error {
+		if _, err := router.NewClassifier(0, router.Functions{Read: names}); err != nil {
+			return badOption("ReadFunctions: %w", err)
+		}
+		c.readFuncs = append(c.readFuncs, names...)
+		return nil
+	}
 }
 
 // Logger sends the DB's events (nodes down and up, role changes, lag

@@ -43,7 +43,12 @@ func TestEveryOptionValidates(t *testing.T) {
 		{"Dialect MariaDB", replica.Dialect(router.MariaDB), true},
 		{"Dialect zero", replica.Dialect(0), false},
 		{"Dialect unknown", replica.Dialect(99), false},
-		{"WriteFunctions", replica.WriteFunctions("audit_event"), true}, // schema-qualified names: handled elsewhere
+		{"WriteFunctions", replica.WriteFunctions("audit_event"), true},
+		{"WriteFunctions qualified, as its doc shows", replica.WriteFunctions("app.next_invoice_number"), true},
+		{"WriteFunctions garbage", replica.WriteFunctions("drop table;"), false},
+		{"WriteFunctions empty", replica.WriteFunctions(""), false},
+		{"ReadFunctions", replica.ReadFunctions("order_total", "app.order_total"), true},
+		{"ReadFunctions garbage", replica.ReadFunctions("a.b.c"), false},
 		{"Logger", replica.Logger(slog.New(slog.DiscardHandler)), true},
 		{"Logger nil discards", replica.Logger(nil), true},
 		{"CheckInterval", replica.CheckInterval(time.Second), true},

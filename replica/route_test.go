@@ -181,3 +181,31 @@ func fakeView(db *DB, writer int, split, lagging bool) *view {
 	}
 	return v
 }
+
+// TestSerializableReadOnlyTransactions: PostgreSQL's hot standby cannot run
+// a read-only SERIALIZABLE transaction, so it runs on the primary there;
+// MySQL and MariaDB replicas can.
+func TestSerializableReadOnlyTransactions(t *testing.T) {
+	for _, tt := range []struct {
+		d    router.Dialect
+		want string
+	}{{router.PostgreSQL, "primary"}, {router.MariaDB, "replica1"}, {router.MySQL, "replica1"}} {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			servers := []*fakedb.Server{fakedb.NewServer("primary"), fakedb.NewServer("replica1")}
+			p, r := servers[0].DB(), servers[1].DB()
+			t.Cleanup(func() { p.Close(); r.Close() })
+			db, err := New(p, []*sql.DB{r}, CheckInterval(time.Hour))
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			db.CheckNow(context.Background())
+			require.NoError(t, db.setDialect(tt.d))
+			db.view.Store(fakeView(db, 0, false, false))
+			tx, err := db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelSerializable})
+			require.NoError(t, err)
+			require.Equal(t, tt.want, tx.Node())
+			_, err = tx.Exec("UPDATE t SET a = 1")
+			require.ErrorIs(t, err, ErrWriteOnReplica, "a read-only transaction refuses writes wherever it runs")
+			require.NoError(t, tx.Rollback())
+		})
+	}
+}

@@ -17,8 +17,8 @@ var benchSelect = func() string {
 }()
 
 func BenchmarkClassify(b *testing.B) {
-	pg, _ := router.NewClassifier(router.PostgreSQL)
-	my, _ := router.NewClassifier(router.MySQL)
+	pg, _ := router.NewClassifier(router.PostgreSQL, router.Functions{})
+	my, _ := router.NewClassifier(router.MySQL, router.Functions{})
 	cases := []struct {
 		name string
 		c    *router.Classifier

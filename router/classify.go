@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kind says where a statement may run.
@@ -77,6 +78,11 @@ const (
 	ReasonSequence
 	// ReasonAssign: a := assignment.
 	ReasonAssign
+	// ReasonUnknownFunction: a call to a function not known to be read-only
+	// (neither a read-only built-in nor declared in [Functions.Read]).
+	// [Decision.Function] names it, so that the caller can look it up in the
+	// server's catalog and declare it.
+	ReasonUnknownFunction
 )
 
 var reasonText = [...]string{
@@ -90,6 +96,8 @@ var reasonText = [...]string{
 	ReasonFunction:   "function that writes or locks",
 	ReasonSequence:   "sequence access",
 	ReasonAssign:     "variable assignment",
+
+	ReasonUnknownFunction: "function not known to be read-only",
 }
 
 // String describes the reason in a few words.
@@ -107,46 +115,111 @@ type Decision struct {
 	// Offset is the byte offset in the query of the token that decided a
 	// Write, or -1.
 	Offset int
+	// Function, for ReasonUnknownFunction, names the function as the server
+	// resolves it: "name" or "schema.name", an unquoted name in lower case,
+	// a quoted one as written (on MySQL and MariaDB a function name is in
+	// lower case and a schema as written). It is empty when the call's
+	// qualifier is not a plain name, and for every other reason. Explain
+	// allocates only to return a name the query does not spell so.
+	Function string
 }
 
 // Classifier classifies statements of one dialect. The zero value is ready
 // to use and classifies without a known dialect, as [Classify] does. A
 // Classifier is safe for concurrent use.
 type Classifier struct {
-	dialect    Dialect
-	writeFuncs map[string]struct{}
+	dialect Dialect
+	read    map[string]struct{} // resolved names: "f" or "schema.f"
+	write   map[string]struct{} // function names without schema, lower case
+}
+
+// Functions declares functions beyond the built-in ones, for [NewClassifier].
+//
+// A name is "name" or "schema.name" (on MySQL and MariaDB, "db.name"), each
+// part an unquoted SQL identifier; case is folded to lower.
+//
+// A call keeps a statement a read only when the function is known not to
+// write, lock, set session state or run SQL text: a built-in of the
+// classifier's dialect (unqualified, or qualified pg_catalog. on PostgreSQL)
+// or a name in Read. A Read name matches only calls written the same way: "f"
+// matches f(…) but not app.f(…), and "app.f" matches app.f(…) but not f(…),
+// which the search path may resolve elsewhere. Every other call sends its
+// statement to the primary, with [ReasonUnknownFunction].
+type Functions struct {
+	// Read names functions that read only (PostgreSQL STABLE or IMMUTABLE
+	// and free of side effects; MySQL NO SQL or READS SQL DATA).
+	Read []string
+	// Write names functions that must always run on the primary, with
+	// [ReasonFunction]. A Write name matches by its function name alone,
+	// whatever the schema written or called, and wins over Read and the
+	// built-in functions.
+	Write []string
 }
 
 // ErrBadFunctionName is returned by [NewClassifier] for a function name that
-// is empty or holds characters no unquoted SQL identifier has.
+// is empty, too long, or not one or two unquoted SQL identifiers joined by a
+// dot.
 var ErrBadFunctionName = errors.New("router: bad function name")
 
 // NewClassifier returns a classifier for dialect d (zero for unknown: the
-// query must be a read under every dialect's rules) that also sends calls to
-// the named functions to the primary. Names match without regard to ASCII
-// case and without a schema qualifier.
-func NewClassifier(d Dialect, writeFunctions ...string) (*Classifier, error) {
+// query must be a read under every dialect's rules, and a function must be a
+// read-only built-in of every dialect) that also knows the functions in f.
+func NewClassifier(d Dialect, f Functions) (*Classifier, error) {
 	if d > MariaDB {
 		return nil, fmt.Errorf("router: unknown dialect %d", d)
 	}
 	c := &Classifier{dialect: d}
-	for _, name := range writeFunctions {
-		var buf [maxFuncName]byte
-		lower, ok := lowerASCII(&buf, name)
-		if !ok || len(name) == 0 || !isIdentStart(name[0]) {
-			return nil, fmt.Errorf("%w: %q", ErrBadFunctionName, name)
+	for _, name := range f.Read {
+		lower, err := checkFunctionName(name)
+		if err != nil {
+			return nil, err
 		}
-		for i := 0; i < len(name); i++ {
-			if !isIdentChar(name[i]) {
-				return nil, fmt.Errorf("%w: %q", ErrBadFunctionName, name)
-			}
+		if c.read == nil {
+			c.read = make(map[string]struct{})
 		}
-		if c.writeFuncs == nil {
-			c.writeFuncs = make(map[string]struct{})
+		c.read[lower] = struct{}{}
+	}
+	for _, name := range f.Write {
+		lower, err := checkFunctionName(name)
+		if err != nil {
+			return nil, err
 		}
-		c.writeFuncs[string(lower)] = struct{}{}
+		if i := strings.LastIndexByte(lower, '.'); i >= 0 {
+			lower = lower[i+1:]
+		}
+		if c.write == nil {
+			c.write = make(map[string]struct{})
+		}
+		c.write[lower] = struct{}{}
 	}
 	return c, nil
+}
+
+// checkFunctionName validates a name of [Functions] and returns it in lower
+// case.
+func checkFunctionName(name string) (string, error) {
+	schema, fn, qualified := strings.Cut(name, ".")
+	if !qualified {
+		schema, fn = "", name
+	}
+	if !isPlainIdent(fn) || qualified && !isPlainIdent(schema) {
+		return "", fmt.Errorf("%w: %q", ErrBadFunctionName, name)
+	}
+	return strings.ToLower(name), nil
+}
+
+// isPlainIdent reports whether s is an unquoted identifier of at most
+// maxFuncName bytes.
+func isPlainIdent(s string) bool {
+	if len(s) == 0 || len(s) > maxFuncName || !isIdentStart(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentChar(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Dialect returns the classifier's dialect.
@@ -176,39 +249,97 @@ func (c *Classifier) Classify(query string) Kind {
 func (c *Classifier) Explain(query string) Decision {
 	switch c.dialect {
 	case PostgreSQL:
-		return c.interpretations(query, false, false)
-	case MySQL, MariaDB:
-		return c.interpretations(query, true, false)
-	}
-	return c.interpretations(query, false, true)
-}
-
-// interpretations classifies query under the given family and, where the
-// lexer met something another reading would tokenise differently, under
-// those readings too. The first Write wins.
-func (c *Classifier) interpretations(query string, mysql, anyDialect bool) Decision {
-	// MySQL's default is backslash escapes on; PostgreSQL's is off.
-	d, flags := c.run(query, lexMode{mysql: mysql, backslash: mysql})
-	if d.Kind == Write {
+		d, _ := c.family(query, false, fPG)
+		return d
+	case MySQL:
+		d, _ := c.family(query, true, fMySQL)
+		return d
+	case MariaDB:
+		d, _ := c.family(query, true, fMaria)
 		return d
 	}
-	if flags&flagBackslash != 0 {
-		if d2, _ := c.run(query, lexMode{mysql: mysql, backslash: !mysql}); d2.Kind == Write {
-			return d2
-		}
+	d, flags := c.family(query, false, fPG|fMySQL|fMaria)
+	if d.Kind == Write || flags&(flagDialect|flagBackslash) == 0 {
+		return d
 	}
-	if anyDialect && flags&(flagDialect|flagBackslash) != 0 {
-		d2, f2 := c.run(query, lexMode{mysql: true, backslash: true})
-		if d2.Kind == Write {
-			return d2
-		}
-		if f2&flagBackslash != 0 {
-			if d3, _ := c.run(query, lexMode{mysql: true}); d3.Kind == Write {
-				return d3
+	d2, _ := c.family(query, true, fPG|fMySQL|fMaria)
+	if d2.Kind == Write {
+		return d2
+	}
+	return d
+}
+
+// Dialect bits of lexMode.funcs.
+const (
+	fPG uint8 = 1 << iota
+	fMySQL
+	fMaria
+)
+
+// Readings a session or a server may give a statement besides the default
+// one; bits of a reading number.
+const (
+	readBackslash     = 1 << iota // backslash escapes the other way round
+	readANSIQuotes                // MySQL: "…" quotes identifiers
+	readSkipVersioned             // MySQL: versioned comments are skipped
+	readings          = 1 << iota // number of readings
+)
+
+// family classifies query under the rules of one lexical family and every
+// reading a session setting or the server's version may give it: each
+// reading whose difference the lexer met is tried, alone and combined with
+// the others. The first Write wins. It returns the union of the lexer's flags.
+func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, uint8) {
+	l := lexer{q: query, mode: lexMode{mysql: mysql, backslash: mysql, funcs: funcs}}
+	d, flags := c.run(&l)
+	if d.Kind == Write || flags&(flagBackslash|flagDQuote|flagVersioned) == 0 {
+		return d, flags // the common case: nothing another reading would change
+	}
+	first := d
+	done := uint16(1)
+	relevant := 0
+	if flags&flagBackslash != 0 {
+		relevant |= readBackslash
+	}
+	if mysql && flags&flagDQuote != 0 {
+		relevant |= readANSIQuotes
+	}
+	if mysql && flags&flagVersioned != 0 {
+		relevant |= readSkipVersioned
+	}
+	for progress := true; progress; {
+		progress = false
+		for r := 0; r < readings; r++ {
+			if r&^relevant != 0 || done&(1<<r) != 0 {
+				continue
+			}
+			done |= 1 << r
+			progress = true
+			mode := lexMode{
+				mysql:         mysql,
+				backslash:     mysql != (r&readBackslash != 0), // MySQL's default is on, PostgreSQL's off
+				ansiQuotes:    mysql && r&readANSIQuotes != 0,
+				skipVersioned: mysql && r&readSkipVersioned != 0,
+				funcs:         funcs,
+			}
+			l := lexer{q: query, mode: mode}
+			d, f := c.run(&l)
+			if d.Kind == Write {
+				return d, flags | f
+			}
+			flags |= f
+			if f&flagBackslash != 0 {
+				relevant |= readBackslash
+			}
+			if mysql && f&flagDQuote != 0 {
+				relevant |= readANSIQuotes
+			}
+			if mysql && f&flagVersioned != 0 {
+				relevant |= readSkipVersioned
 			}
 		}
 	}
-	return d
+	return first, flags
 }
 
 // stmt is the state of the statement being classified.
@@ -217,19 +348,47 @@ type stmt struct {
 	explain bool // skipping EXPLAIN options; the explained verb comes next
 	sysvar  bool // after "@": the words that follow may name a system variable
 	prev    token
-	prevKw  kw
+	prevKw  kw // prev's keyword
+	// The token before prev, and the one before the last ".", are kept as
+	// offsets plus one (zero: none) and lexed again when a "(" needs them
+	// (see tokenAt): cheaper than carrying whole tokens along.
+	prev2At int
+	qualAt  int
+	fn      string
 }
 
-// run classifies query under one set of lexical rules.
-func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
-	l := lexer{q: query, mode: mode}
+// push records t, of keyword k, as the statement's last token.
+func (s *stmt) push(query string, t token, k kw) {
+	if s.prev.kind != tEOF {
+		if t.kind == tPunct && query[t.start] == '.' {
+			s.qualAt = s.prev.start + 1
+		}
+		s.prev2At = s.prev.start + 1
+	}
+	s.prev, s.prevKw = t, k
+}
+
+// tokenAt lexes again the token kept at offset at (plus one; zero gives
+// the zero token).
+func (l *lexer) tokenAt(at int) token {
+	if at == 0 {
+		return token{}
+	}
+	l2 := lexer{q: l.q, pos: at - 1, mode: l.mode, execComment: l.execComment}
+	return l2.next()
+}
+
+// run classifies l.q under l.mode's lexical rules. The lexer is the
+// caller's, so that its mode is read field by field where it was written.
+func (c *Classifier) run(l *lexer) (Decision, uint8) {
+	query := l.q
 	var s stmt
 	statements := 0
 	write := func(r Reason, t token) (Decision, uint8) {
 		return Decision{Kind: Write, Reason: r, Offset: t.start}, l.flags
 	}
 	for {
-		if s.started && !s.explain && !s.sysvar && s.prevKw != kwReplace && l.skim(&s.prev) {
+		if s.started && !s.explain && !s.sysvar && s.prevKw != kwReplace && l.skim(&s) {
 			s.prevKw = kwNone
 		}
 		t := l.next()
@@ -268,25 +427,25 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 			}
 			s.started = true
 			statements++
-			s.prev, s.prevKw = t, k
+			s.push(query, t, k)
 			continue
 		}
 		if s.explain {
 			switch {
 			case k == kwAnalyze, k == kwVerbose, k == kwExtended, k == kwPartitions, k == kwFormat:
-				s.prev, s.prevKw = t, k
+				s.push(query, t, k)
 				continue
 			case t.kind == tPunct && query[t.start] == '=' && s.prevKw == kwFormat:
-				s.prev, s.prevKw = t, kwNone
+				s.push(query, t, kwNone)
 				continue
 			case t.kind == tWord && k == kwNone && s.prev.kind == tPunct:
 				continue // FORMAT=JSON
 			case t.kind == tLParen && s.prevKw == kwExplain:
 				// PostgreSQL's option list: EXPLAIN (ANALYZE, BUFFERS) …
-				if !skipParens(&l) {
+				if !skipParens(l) {
 					return write(ReasonUnparsable, t)
 				}
-				s.prev, s.prevKw = token{kind: tRParen}, kwNone
+				s.push(query, token{kind: tRParen, start: l.pos - 1, end: l.pos}, kwNone)
 				continue
 			}
 			s.explain = false
@@ -300,20 +459,20 @@ func (c *Classifier) run(query string, mode lexMode) (Decision, uint8) {
 				return write(ReasonNotRead, t)
 			}
 		}
-		if r, blamePrev := c.checkToken(query, &s, t, k); r != 0 {
+		if r, blamePrev := c.checkToken(query, &s, t, k, l); r != 0 {
 			if blamePrev {
-				return write(r, s.prev)
+				t = s.prev
 			}
-			return write(r, t)
+			return Decision{Kind: Write, Reason: r, Offset: t.start, Function: s.fn}, l.flags
 		}
-		s.prev, s.prevKw = t, k
+		s.push(query, t, k)
 	}
 }
 
 // checkToken applies the rules for a token inside a read statement. It
 // returns the reason the token makes the statement a write, or zero, and
 // whether the token before it is to blame.
-func (c *Classifier) checkToken(query string, s *stmt, t token, k kw) (Reason, bool) {
+func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, l *lexer) (Reason, bool) {
 	if s.prevKw == kwReplace && t.kind != tLParen {
 		return ReasonModifies, true // REPLACE INTO, not the REPLACE() function
 	}
@@ -342,57 +501,223 @@ func (c *Classifier) checkToken(query string, s *stmt, t token, k kw) (Reason, b
 	case tAssign:
 		return ReasonAssign, false
 	case tLParen:
-		if c.isWriteFunc(query, s.prev) {
-			return ReasonFunction, true
+		if r := c.checkCall(query, s, t, l); r != 0 {
+			return r, true
 		}
-	case tWord:
-		// @@last_insert_id, @@session.identity, @@last_gtid: values only the
-		// writing session has.
-		if s.sysvar && isSessionVariable(query[t.start:t.end]) {
-			return ReasonFunction, false
+	case tWord, tQuotedIdent, tString:
+		// @@last_insert_id, @@session.identity, @@`last_gtid`: values only
+		// the writing session has.
+		if s.sysvar {
+			name := query[t.start:t.end]
+			if t.kind != tWord && len(name) >= 2 {
+				name = name[1 : len(name)-1]
+			}
+			if isSessionVariable(name) {
+				return ReasonFunction, false
+			}
+			return 0, false // keep sysvar for @@session.name
 		}
-		return 0, false // keep sysvar for @@session.name
 	case tPunct:
 		switch query[t.start] {
 		case '@':
 			s.sysvar = true
 			return 0, false
 		case '.':
-			return 0, false
+			if s.sysvar {
+				return 0, false
+			}
 		}
 	}
 	s.sysvar = false
 	return 0, false
 }
 
-// isWriteFunc reports whether the token before a "(" names a function that
-// must run on the primary.
-func (c *Classifier) isWriteFunc(query string, prev token) bool {
-	name := query[prev.start:prev.end]
-	switch prev.kind {
+// checkCall applies the rules for a "(" that may open a function call named
+// by the tokens before it. It returns ReasonFunction for a function that
+// must run on the primary, ReasonUnknownFunction (naming it in s.fn) for one
+// not known to be read-only, and zero for a read-only function or a "(" that
+// opens no call.
+func (c *Classifier) checkCall(query string, s *stmt, lp token, l *lexer) Reason {
+	mode := &l.mode
+	name := s.prev
+	quoted := false
+	switch name.kind {
 	case tWord:
-	case tQuotedIdent, tString:
-		// "nextval"(…) in PostgreSQL; a string to MySQL, treated alike.
-		if len(name) < 2 {
-			return false
+	case tQuotedIdent:
+		quoted = true
+	case tString:
+		if query[name.start] != '"' {
+			// 'text'( is no call, but U&"name" UESCAPE '!'( is.
+			if p := l.tokenAt(s.prev2At); p.kind == tWord && eqFold(query[p.start:p.end], "uescape") {
+				return ReasonUnknownFunction
+			}
+			return 0
 		}
-		name = name[1 : len(name)-1]
+		quoted = true // an identifier under ANSI_QUOTES
 	default:
-		return false
+		return 0
+	}
+	raw := query[name.start:name.end]
+	if quoted {
+		if len(raw) < 2 {
+			return 0
+		}
+		raw = raw[1 : len(raw)-1]
+	}
+	qualified := false
+	var qual token
+	if s.prev2At > 0 && query[s.prev2At-1] == '.' {
+		if p := l.tokenAt(s.prev2At); p.kind == tPunct { // not a number such as .5
+			qualified = true
+			qual = l.tokenAt(s.qualAt)
+		}
 	}
 	var buf [maxFuncName]byte
-	lower, ok := lowerASCII(&buf, name)
-	if !ok {
+	lower, ok := lowerASCII(&buf, raw)
+	if ok && c.write != nil && hasName(c.write, lower) {
+		return ReasonFunction
+	}
+	if len(lower) == 2 && !quoted && !qualified {
+		switch string(lower) {
+		case "in", "as", "on", "or": // syntax in every dialect: IN (…), AS (…)
+			return 0
+		}
+	}
+	// A quoted name is a function's exact name, never a keyword: on
+	// PostgreSQL "lower"(…) is lower(…); on MySQL `if`(…) names a stored
+	// function, so a quoted name matches no MySQL built-in.
+	if ok && (!quoted || mode.funcs == fPG && string(lower) == raw) {
+		bits := builtinFuncs[string(lower)]
+		if quoted {
+			bits &= bPGFunc
+		}
+		if bits != 0 && builtinAllows(bits, mode.funcs, qualified,
+			qualified && isPGCatalog(query, qual), lp.start == name.end) {
+			return 0 // no read-only built-in is a known writer (TestBuiltinListsAgree)
+		}
+	}
+	if !qualified {
+		// ") name(" is an alias's column list, OVER (…), FILTER (…) or
+		// AGAINST (…); "AS name(" a column list or a type's modifier;
+		// "WITH name(" a CTE's columns; "TABLESAMPLE name(" a sampling method.
+		if p := l.tokenAt(s.prev2At); p.kind == tRParen {
+			return 0
+		} else if p.kind == tWord {
+			w := query[p.start:p.end]
+			if eqFold(w, "as") || eqFold(w, "with") || eqFold(w, "recursive") || eqFold(w, "tablesample") {
+				return 0
+			}
+		}
+	}
+	if ok && isBuiltinWriteFunc(lower) {
+		return ReasonFunction
+	}
+	var full [2*maxFuncName + 1]byte
+	resolved, ok := resolveName(&full, query, qual, raw, quoted, qualified, mode.mysql)
+	if ok && c.read != nil && hasName(c.read, resolved) {
+		return 0
+	}
+	if ok {
+		s.fn = nameString(query, qual, name, qualified, resolved)
+	}
+	return ReasonUnknownFunction
+}
+
+func hasName(m map[string]struct{}, name []byte) bool {
+	_, found := m[string(name)]
+	return found
+}
+
+// builtinAllows reports whether a built-in's bits let a call keep a
+// statement a read in every dialect of funcs. A qualified call matches only
+// PostgreSQL's pg_catalog functions. On MySQL and MariaDB a name that is
+// not a reserved word names the built-in only when "(" follows it at once:
+// with white space between, and without sql_mode IGNORE_SPACE, it names a
+// stored function.
+func builtinAllows(bits, funcs uint8, qualified, pgCatalog, adjacent bool) bool {
+	if qualified {
+		return pgCatalog && funcs == fPG && bits&bPGFunc != 0
+	}
+	if funcs&fPG != 0 && bits&(bPGFunc|bPGSyntax) == 0 {
 		return false
 	}
-	if isBuiltinWriteFunc(lower) {
-		return true
+	if funcs&fMySQL != 0 && bits&bMySQLSyntax == 0 && (!adjacent || bits&bMySQLFunc == 0) {
+		return false
 	}
-	if c.writeFuncs != nil {
-		_, found := c.writeFuncs[string(lower)]
-		return found
+	if funcs&fMaria != 0 && bits&bMariaSyntax == 0 && (!adjacent || bits&bMariaFunc == 0) {
+		return false
+	}
+	return true
+}
+
+// isPGCatalog reports whether t spells the schema pg_catalog.
+func isPGCatalog(query string, t token) bool {
+	switch t.kind {
+	case tWord:
+		return eqFold(query[t.start:t.end], "pg_catalog")
+	case tQuotedIdent:
+		return query[t.start:t.end] == `"pg_catalog"`
 	}
 	return false
+}
+
+// resolveName writes into buf the name the server resolves a call to: the
+// qualifier, if any, a dot and the function name. PostgreSQL folds unquoted
+// names to lower case and keeps quoted ones; MySQL folds function names
+// and keeps database names. ok is false when the qualifier is not a name or
+// the result does not fit.
+func resolveName(buf *[2*maxFuncName + 1]byte, query string, q token, raw string, quoted, qualified, mysql bool) ([]byte, bool) {
+	n := 0
+	if qualified {
+		var qs string
+		switch {
+		case q.kind == tWord:
+			qs = query[q.start:q.end]
+		case (q.kind == tQuotedIdent || q.kind == tString && query[q.start] == '"') && q.end-q.start >= 2:
+			qs = query[q.start+1 : q.end-1]
+		default:
+			return nil, false
+		}
+		if len(qs) > maxFuncName {
+			return nil, false
+		}
+		fold := q.kind == tWord && !mysql
+		for i := 0; i < len(qs); i++ {
+			buf[n] = foldByte(qs[i], fold)
+			n++
+		}
+		buf[n] = '.'
+		n++
+	}
+	if len(raw) > maxFuncName {
+		return nil, false
+	}
+	fold := !quoted || mysql
+	for i := 0; i < len(raw); i++ {
+		buf[n] = foldByte(raw[i], fold)
+		n++
+	}
+	return buf[:n], true
+}
+
+func foldByte(c byte, fold bool) byte {
+	if fold && c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// nameString returns resolved as a string, sharing the query's bytes when
+// the query spells it exactly so.
+func nameString(query string, qual, name token, qualified bool, resolved []byte) string {
+	start := name.start
+	if qualified {
+		start = qual.start
+	}
+	if text := query[start:name.end]; text == string(resolved) {
+		return text
+	}
+	return string(resolved)
 }
 
 // skipParens consumes tokens up to the ")" that matches a "(" just read. It

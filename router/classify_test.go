@@ -15,15 +15,19 @@ import (
 func classifiers(t testing.TB, f corpus.Family) map[string]*router.Classifier {
 	t.Helper()
 	mk := func(d router.Dialect) *router.Classifier {
-		c, err := router.NewClassifier(d, corpus.WriteFunctions...)
+		c, err := router.NewClassifier(d, corpus.Functions)
 		require.NoError(t, err)
 		return c
 	}
 	switch f {
 	case corpus.Postgres:
 		return map[string]*router.Classifier{"postgresql": mk(router.PostgreSQL)}
-	case corpus.MySQL, corpus.MariaDB, corpus.OracleMySQL:
+	case corpus.MySQL:
 		return map[string]*router.Classifier{"mysql": mk(router.MySQL), "mariadb": mk(router.MariaDB)}
+	case corpus.MariaDB:
+		return map[string]*router.Classifier{"mariadb": mk(router.MariaDB)}
+	case corpus.OracleMySQL:
+		return map[string]*router.Classifier{"mysql": mk(router.MySQL)}
 	}
 	return map[string]*router.Classifier{
 		"postgresql": mk(router.PostgreSQL), "mysql": mk(router.MySQL),
@@ -44,8 +48,8 @@ func TestClassifyCorpus(t *testing.T) {
 
 func TestClassifyWithoutDialectIsConservative(t *testing.T) {
 	// Read with no dialect means Read under every dialect's rules.
-	pg, _ := router.NewClassifier(router.PostgreSQL)
-	my, _ := router.NewClassifier(router.MySQL)
+	pg, _ := router.NewClassifier(router.PostgreSQL, router.Functions{})
+	my, _ := router.NewClassifier(router.MySQL, router.Functions{})
 	for _, tc := range corpus.Cases {
 		if router.Classify(tc.SQL) == router.Read {
 			require.Equal(t, router.Read, pg.Classify(tc.SQL), tc.SQL)
@@ -69,8 +73,8 @@ func TestClassifyDialectDifferences(t *testing.T) {
 		{"E strings escape in PostgreSQL", `SELECT E'a\'; DELETE FROM t; -- '`, router.Read, router.Write},
 		{"backticks quote only in MySQL", "SELECT `x; DELETE FROM t`", router.Write, router.Read},
 	}
-	pg, _ := router.NewClassifier(router.PostgreSQL)
-	my, _ := router.NewClassifier(router.MySQL)
+	pg, _ := router.NewClassifier(router.PostgreSQL, router.Functions{})
+	my, _ := router.NewClassifier(router.MySQL, router.Functions{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.pg, pg.Classify(tt.query), "postgresql")
@@ -112,16 +116,21 @@ func TestExplainReasons(t *testing.T) {
 }
 
 func TestNewClassifierRejectsBadInput(t *testing.T) {
-	for _, name := range []string{"", "1abc", "a b", "x;DROP", strings.Repeat("a", 65)} {
-		_, err := router.NewClassifier(router.PostgreSQL, name)
-		require.True(t, errors.Is(err, router.ErrBadFunctionName), "%q: %v", name, err)
+	for _, name := range []string{"", "1abc", "a b", "x;DROP", strings.Repeat("a", 65), "a.b.c", ".a", "a.", "a..b",
+		"app." + strings.Repeat("a", 65), `"quoted"`, "a-b"} {
+		for _, f := range []router.Functions{{Write: []string{name}}, {Read: []string{name}}} {
+			_, err := router.NewClassifier(router.PostgreSQL, f)
+			require.True(t, errors.Is(err, router.ErrBadFunctionName), "%q: %v", name, err)
+		}
 	}
-	_, err := router.NewClassifier(router.Dialect(99))
+	_, err := router.NewClassifier(router.Dialect(99), router.Functions{})
 	require.Error(t, err)
-	c, err := router.NewClassifier(router.PostgreSQL, "Audit_Event")
+	c, err := router.NewClassifier(router.PostgreSQL, router.Functions{Write: []string{"Audit_Event"}})
 	require.NoError(t, err)
 	require.Equal(t, router.Write, c.Classify("SELECT app.AUDIT_EVENT(1)"))
-	require.Equal(t, router.Read, c.Classify("SELECT audit_events(1)"))
+	d := c.Explain("SELECT audit_events(1)")
+	require.Equal(t, router.ReasonUnknownFunction, d.Reason)
+	require.Equal(t, "audit_events", d.Function)
 }
 
 func TestClassifyHostileInput(t *testing.T) {
@@ -135,7 +144,7 @@ func TestClassifyHostileInput(t *testing.T) {
 	for _, q := range inputs {
 		_ = router.Classify(q)
 		for _, d := range []router.Dialect{router.PostgreSQL, router.MySQL} {
-			c, _ := router.NewClassifier(d)
+			c, _ := router.NewClassifier(d, router.Functions{})
 			if c.Classify(q) == router.Read && !strings.Contains(q, "SELECT") {
 				t.Errorf("%v: %q classified Read", d, q)
 			}
@@ -147,7 +156,7 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation check")
 	}
-	c, _ := router.NewClassifier(router.PostgreSQL, "audit_event")
+	c, _ := router.NewClassifier(router.PostgreSQL, router.Functions{Write: []string{"audit_event"}})
 	q := benchSelect
 	allocs := testing.AllocsPerRun(100, func() {
 		_ = c.Classify(q)

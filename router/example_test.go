@@ -27,7 +27,7 @@ func ExampleClassify() {
 }
 
 func ExampleClassifier_Explain() {
-	c, err := router.NewClassifier(router.PostgreSQL, "audit_event")
+	c, err := router.NewClassifier(router.PostgreSQL, router.Functions{Write: []string{"audit_event"}})
 	if err != nil {
 		panic(err)
 	}
@@ -36,8 +36,13 @@ func ExampleClassifier_Explain() {
 		"SELECT * FROM jobs FOR UPDATE SKIP LOCKED",
 		"SELECT nextval('invoice_numbers')",
 		"SELECT app.audit_event('login')",
+		"SELECT app.order_total(42)",
 	} {
 		d := c.Explain(q)
+		if d.Reason == router.ReasonUnknownFunction {
+			fmt.Printf("%s: %s: %s\n", d.Kind, d.Reason, d.Function)
+			continue
+		}
 		fmt.Printf("%s: %s\n", d.Kind, d.Reason)
 	}
 	// Output:
@@ -45,4 +50,5 @@ func ExampleClassifier_Explain() {
 	// write: locking read
 	// write: function that writes or locks
 	// write: function that writes or locks
+	// write: function not known to be read-only: app.order_total
 }

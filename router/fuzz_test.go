@@ -18,8 +18,14 @@ func FuzzClassify(f *testing.F) {
 	for _, tc := range corpus.Cases {
 		f.Add(tc.SQL)
 	}
-	pg, _ := router.NewClassifier(router.PostgreSQL)
-	my, _ := router.NewClassifier(router.MySQL)
+	for _, tc := range readingCases {
+		f.Add(tc.query)
+	}
+	for _, tc := range readCases {
+		f.Add(tc.query)
+	}
+	pg, _ := router.NewClassifier(router.PostgreSQL, router.Functions{})
+	my, _ := router.NewClassifier(router.MySQL, router.Functions{})
 	cs := []*router.Classifier{pg, my, {}}
 	f.Fuzz(func(t *testing.T, q string) {
 		if router.Classify(q) == router.Read {

@@ -196,8 +196,9 @@ func matchKeyword(s string) kw {
 	return kwNone
 }
 
-// maxFuncName bounds the function names the classifier looks up; longer names
-// are compared against the user's list only.
+// maxFuncName bounds each part of the function names the classifier looks
+// up (PostgreSQL's limit is 63 bytes, MySQL's 64); a longer name is never
+// known to be read-only.
 const maxFuncName = 64
 
 // lowerASCII writes the ASCII lower case of s into buf and returns the
@@ -216,10 +217,13 @@ func lowerASCII(buf *[maxFuncName]byte, s string) ([]byte, bool) {
 	return buf[:len(s)], true
 }
 
-// isBuiltinWriteFunc reports whether name (lower case) is a built-in function
-// that writes, takes a lock, assigns a transaction id, changes session or
-// server state, or reads state that only the session that wrote it has
-// (currval, lastval, LAST_INSERT_ID): such a call must run on the primary.
+// isBuiltinWriteFunc reports whether name (lower case) is a built-in or
+// well-known extension function that writes, takes a lock, assigns a
+// transaction id, changes session or server state, runs SQL text, or reads
+// state that only the session that wrote it has (currval, lastval,
+// LAST_INSERT_ID): such a call runs on the primary with ReasonFunction. It
+// only sharpens the reason: a function missing from it and from the
+// read-only lists runs on the primary all the same.
 func isBuiltinWriteFunc(name []byte) bool {
 	switch string(name) {
 	case
@@ -240,18 +244,26 @@ func isBuiltinWriteFunc(name []byte) bool {
 		"pg_stat_reset_single_function_counters", "pg_stat_reset_slru",
 		"pg_stat_reset_replication_slot", "pg_stat_reset_subscription_stats",
 		"pg_backup_start", "pg_backup_stop", "pg_import_system_collations",
-		"dblink", "dblink_exec", "dblink_send_query",
+		"pg_wal_replay_pause", "pg_wal_replay_resume", "pg_log_backend_memory_contexts",
+		"pg_export_snapshot", "pg_stat_clear_snapshot", "pg_stat_statements_reset",
+		"txid_current_if_assigned", "pg_current_xact_id_if_assigned", "setseed",
 		// Functions that run the query text they are given.
 		"query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema",
+		"cursor_to_xml", "cursor_to_xmlschema", "ts_stat", "ts_rewrite",
 		// MySQL and MariaDB locks, sequences and session state.
 		"get_lock", "release_lock", "release_all_locks", "last_insert_id",
 		"found_rows", "row_count":
 		return true
 	}
+	if len(name) >= 6 && string(name[:6]) == "dblink" {
+		return true // dblink, dblink_exec, dblink_connect, …: SQL on another server
+	}
 	if len(name) > 3 && string(name[:3]) == "pg_" {
-		// pg_advisory_lock, pg_try_advisory_xact_lock_shared, pg_advisory_unlock_all, …
-		// and pg_create_physical_replication_slot, pg_create_logical_replication_slot, …
-		return containsASCII(name, "advisory") || containsASCII(name, "replication_slot")
+		// pg_advisory_lock, pg_try_advisory_xact_lock_shared, pg_advisory_unlock_all, …,
+		// pg_create_physical_replication_slot, pg_logical_slot_get_changes, …,
+		// pg_replication_origin_create, pg_replication_origin_session_setup, …
+		return containsASCII(name, "advisory") || containsASCII(name, "replication_slot") ||
+			containsASCII(name, "logical_slot") || containsASCII(name, "replication_origin")
 	}
 	return false
 }
@@ -269,5 +281,6 @@ func containsASCII(s []byte, sub string) bool {
 // that only the session that wrote has.
 func isSessionVariable(name string) bool {
 	return eqFold(name, "last_insert_id") || eqFold(name, "insert_id") ||
-		eqFold(name, "identity") || eqFold(name, "last_gtid")
+		eqFold(name, "identity") || eqFold(name, "last_gtid") ||
+		eqFold(name, "warning_count") || eqFold(name, "error_count")
 }

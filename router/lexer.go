@@ -35,6 +35,15 @@ type lexMode struct {
 	// without NO_BACKSLASH_ESCAPES, PostgreSQL with
 	// standard_conforming_strings=off.
 	backslash bool
+	// ansiQuotes makes "…" an identifier in MySQL (sql_mode=ANSI_QUOTES).
+	ansiQuotes bool
+	// skipVersioned reads MySQL's versioned comments (/*!50700 … */,
+	// /*M! … */) as plain comments, as a server older than the version, or
+	// Oracle MySQL reading MariaDB's /*M!, does.
+	skipVersioned bool
+	// funcs says which dialects' built-in functions must all know a function
+	// for a call to it to keep a statement a read (bits fPG, fMySQL, fMaria).
+	funcs uint8
 }
 
 // Lexer flags: what the lexer met that another set of rules would read
@@ -42,6 +51,8 @@ type lexMode struct {
 const (
 	flagDialect   uint8 = 1 << iota // the other family would tokenise this differently
 	flagBackslash                   // a backslash inside a quoted token
+	flagDQuote                      // MySQL: a "…" token, an identifier under ANSI_QUOTES
+	flagVersioned                   // MySQL: a versioned comment, skipped by older servers
 )
 
 type lexer struct {
@@ -103,22 +114,31 @@ func (l *lexer) skipSpaceAndComments() bool {
 			l.pos++
 		case c == '-' && l.at(l.pos+1) == '-':
 			// PostgreSQL: "--" always starts a comment. MySQL: only when
-			// followed by white space, a control character or the end.
+			// followed by white space, a control character (DEL included)
+			// or the end. Whether a byte above 0x7f is a control character
+			// depends on the connection's character set: unsure.
 			nx := l.at(l.pos + 2)
-			ctrl := l.pos+2 >= len(l.q) || nx <= ' '
+			ctrl := l.pos+2 >= len(l.q) || nx <= ' ' || nx == 0x7f
 			if !ctrl {
 				l.flags |= flagDialect
 				if l.mode.mysql {
+					if nx >= 0x80 {
+						return false
+					}
 					return true // "--1" is minus minus one
 				}
 			}
-			l.skipLine()
+			if !l.skipLine() {
+				return false
+			}
 		case c == '#':
 			l.flags |= flagDialect
 			if !l.mode.mysql {
 				return true // an operator in PostgreSQL
 			}
-			l.skipLine()
+			if !l.skipLine() {
+				return false
+			}
 		case c == '/' && l.at(l.pos+1) == '*':
 			if !l.blockComment() {
 				return false
@@ -133,25 +153,52 @@ func (l *lexer) skipSpaceAndComments() bool {
 	return true
 }
 
-func (l *lexer) skipLine() {
+// skipLine consumes a line comment. PostgreSQL ends it at a carriage return
+// or a line feed, MySQL at a line feed only.
+// It returns false at a NUL byte.
+func (l *lexer) skipLine() bool {
 	for l.pos < len(l.q) && l.q[l.pos] != '\n' {
+		switch l.q[l.pos] {
+		case '\r':
+			l.flags |= flagDialect
+			if !l.mode.mysql {
+				return true
+			}
+		case 0:
+			return false
+		}
 		l.pos++
 	}
+	return true
 }
 
 // blockComment consumes a comment that starts at l.pos. MySQL's executable
 // comments (/*! … */, /*M! … */) are not consumed: their content is code, so
 // the lexer steps inside and goes on.
 func (l *lexer) blockComment() bool {
-	exec := l.at(l.pos+2) == '!' || l.at(l.pos+2) == 'M' && l.at(l.pos+3) == '!'
+	mariaExec := l.at(l.pos+2)|0x20 == 'm' && l.at(l.pos+3) == '!'
+	exec := l.at(l.pos+2) == '!' || mariaExec
 	if exec {
 		l.flags |= flagDialect
 		if l.mode.mysql {
 			if l.execComment {
 				return false // MySQL does not nest them: treat as unsure
 			}
+			// A version number, or MariaDB's /*M!, makes the content code
+			// only for some servers: lex it both ways.
+			// MariaDB itself always runs an unversioned /*M!.
+			versioned := isDigit(l.at(l.pos+3)) && !l.oldVersion(l.pos+3)
+			if mariaExec {
+				versioned = l.mode.funcs != fMaria || isDigit(l.at(l.pos+4))
+			}
+			if versioned {
+				l.flags |= flagVersioned
+				if l.mode.skipVersioned {
+					return l.discardComment()
+				}
+			}
 			l.pos += 3
-			if l.q[l.pos-1] == 'M' {
+			if mariaExec {
 				l.pos++
 			}
 			for l.pos < len(l.q) && isDigit(l.q[l.pos]) {
@@ -159,6 +206,12 @@ func (l *lexer) blockComment() bool {
 			}
 			l.execComment = true
 			return true
+		}
+	}
+	if l.at(l.pos+2) == '+' {
+		l.flags |= flagDialect // a MySQL optimizer hint
+		if l.mode.mysql && !l.plainHint() {
+			return false
 		}
 	}
 	depth := 0
@@ -180,11 +233,63 @@ func (l *lexer) blockComment() bool {
 				l.pos = i
 				return true
 			}
+		case l.q[i] == 0:
+			return false
 		default:
 			i++
 		}
 	}
 	return false
+}
+
+// oldVersion reports whether the digits at i are a five-digit version that
+// every supported server has reached (MySQL 5.7.0; MariaDB's versions start
+// at 10.0), so that every server runs the comment's content.
+func (l *lexer) oldVersion(i int) bool {
+	if i+5 > len(l.q) || isDigit(l.at(i+5)) {
+		return false
+	}
+	v := 0
+	for _, c := range []byte(l.q[i : i+5]) {
+		if !isDigit(c) {
+			return false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v <= 50700
+}
+
+// discardComment consumes a versioned comment a server skips. The server
+// lets it hold one nested /* */ comment; rather than follow that, a nested
+// opening is reported as unsure (false), as is an unterminated comment.
+func (l *lexer) discardComment() bool {
+	for i := l.pos + 2; i+1 < len(l.q); i++ {
+		switch {
+		case l.q[i] == '/' && l.q[i+1] == '*', l.q[i] == 0:
+			return false
+		case l.q[i] == '*' && l.q[i+1] == '/':
+			l.pos = i + 2
+			return true
+		}
+	}
+	return false
+}
+
+// plainHint reports whether a MySQL optimizer hint comment (/*+ … */) at
+// l.pos holds no quote before its end. MySQL's hint parser reads quoted
+// names and strings inside it, so a quote could move the comment's end.
+func (l *lexer) plainHint() bool {
+	for i := l.pos + 3; i+1 < len(l.q); i++ {
+		switch l.q[i] {
+		case '\'', '"', '`':
+			return false
+		case '*':
+			if l.q[i+1] == '/' {
+				return true
+			}
+		}
+	}
+	return true // unterminated: blockComment reports it
 }
 
 // next returns the next token. The common tokens (words and plain
@@ -229,17 +334,33 @@ func (l *lexer) nextSlow() token {
 	}
 	c := l.q[start]
 	switch {
+	case c == 0:
+		// PostgreSQL stops reading at a NUL byte, MySQL's lexer reads it in
+		// ways of its own: unsure, wherever it stands.
+		return token{kind: tInvalid, start: start, end: len(l.q)}
 	case c == '\'':
 		return l.quoted(start, '\'', tString, l.mode.backslash)
 	case c == '"':
 		if l.mode.mysql {
+			l.flags |= flagDQuote
+			if l.mode.ansiQuotes {
+				return l.quoted(start, '"', tQuotedIdent, false)
+			}
 			return l.quoted(start, '"', tString, l.mode.backslash)
 		}
 		return l.quoted(start, '"', tQuotedIdent, false)
 	case c == '`':
 		l.flags |= flagDialect
 		if l.mode.mysql {
+			if l.afterHighByte(start) {
+				return token{kind: tInvalid, start: start, end: len(l.q)}
+			}
 			return l.quoted(start, '`', tQuotedIdent, false)
+		}
+	case c == '\\':
+		l.flags |= flagDialect
+		if l.mode.mysql && l.afterHighByte(start) {
+			return token{kind: tInvalid, start: start, end: len(l.q)}
 		}
 	case c == '$':
 		if isDigit(l.at(start + 1)) {
@@ -323,17 +444,34 @@ func (l *lexer) number(start int) token {
 	return token{kind: tNumber, start: start, end: i}
 }
 
+// afterHighByte reports whether the byte before i is above 0x7f. In MySQL's
+// multi-byte character sets (GBK, Big5, SJIS) such a byte may pair with a
+// following backslash or backtick into one character, which then neither
+// escapes nor quotes: unsure.
+func (l *lexer) afterHighByte(i int) bool { return i > 0 && l.q[i-1] >= 0x80 }
+
 // quoted lexes a token delimited by quote, in which a doubled quote stands
 // for itself and, when backslash is set, a backslash escapes the next byte.
 func (l *lexer) quoted(start int, quote byte, kind tokKind, backslash bool) token {
 	for i := start + 1; i < len(l.q); i++ {
 		switch l.q[i] {
+		case 0:
+			l.pos = len(l.q)
+			return token{kind: tInvalid, start: start, end: l.pos}
 		case '\\':
 			l.flags |= flagBackslash
+			if l.mode.mysql && l.afterHighByte(i) {
+				l.pos = len(l.q)
+				return token{kind: tInvalid, start: start, end: l.pos}
+			}
 			if backslash {
 				i++
 			}
 		case quote:
+			if quote == '`' && l.afterHighByte(i) {
+				l.pos = len(l.q)
+				return token{kind: tInvalid, start: start, end: l.pos}
+			}
 			if l.at(i+1) == quote {
 				i++
 				continue
@@ -361,6 +499,9 @@ func (l *lexer) dollarQuoted(start int) (token, bool) {
 	}
 	tag := l.q[start : i+1]
 	for j := i + 1; j+len(tag) <= len(l.q); j++ {
+		if l.q[j] == 0 {
+			break
+		}
 		if l.q[j] == '$' && l.q[j:j+len(tag)] == tag {
 			l.pos = j + len(tag)
 			return token{kind: tString, start: start, end: l.pos}, true
@@ -372,12 +513,16 @@ func (l *lexer) dollarQuoted(start int) (token, bool) {
 
 // skim advances over what decides nothing inside a read statement: white
 // space, identifiers that cannot be keywords, numbers and plain punctuation.
-// It stops at the first thing that may matter, records the last token it
-// passed in prev, and reports whether it passed any.
-func (l *lexer) skim(prev *token) bool {
+// It stops at the first thing that may matter, records the tokens it passed
+// in s (see stmt.push), and reports whether it passed any.
+func (l *lexer) skim(s *stmt) bool {
 	q := l.q
 	i := l.pos
 	moved := false
+	// The tokens passed live in locals, stored back on return. p2 (see
+	// stmt.prev2At) is only needed when prev is a name or a string, so only
+	// those update it.
+	prev, p2, qa := s.prev, s.prev2At, s.qualAt
 	for i < len(q) {
 		c := q[i]
 		cc := charClass[c]
@@ -389,6 +534,7 @@ func (l *lexer) skim(prev *token) bool {
 		case cc&ccIdentStart != 0:
 			if !l.mode.mysql && c|0x20 == 'e' && i+1 < len(q) && q[i+1] == '\'' {
 				l.pos = i
+				s.prev, s.prev2At, s.qualAt = prev, p2, qa
 				return moved
 			}
 			j := i + 1
@@ -399,44 +545,54 @@ func (l *lexer) skim(prev *token) bool {
 				a, z := c|0x20-'a', q[j-1]|0x20-'a'
 				if a < 26 && z < 26 && keywordFilter[n][a]&(1<<z) != 0 {
 					l.pos = i
+					s.prev, s.prev2At, s.qualAt = prev, p2, qa
 					return moved
 				}
 			}
-			*prev = token{kind: tWord, start: i, end: j}
+			p2, prev = prev.start+1, token{kind: tWord, start: i, end: j}
 			i = j
 		case cc&ccPlain != 0 && c != '@' && (c != '*' || !l.execComment),
 			c == ')', c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])):
-			*prev = token{kind: tPunct, start: i, end: i + 1}
+			t := token{kind: tPunct, start: i, end: i + 1}
+			if c == ')' {
+				t.kind = tRParen
+			} else if c == '.' {
+				qa = prev.start + 1
+			}
+			prev = t
 			i++
 		case isDigit(c):
-			*prev = l.number(i)
+			prev = l.number(i)
 			i = l.pos
 		case c == '$' && i+1 < len(q) && isDigit(q[i+1]):
 			j := i + 2
 			for j < len(q) && isDigit(q[j]) {
 				j++
 			}
-			*prev = token{kind: tParam, start: i, end: j}
+			prev = token{kind: tParam, start: i, end: j}
 			i = j
 		case c == '\'':
 			// A plain string with no backslash reads the same under every
 			// rule; anything else is left to the full lexer.
 			j := i + 1
-			for j < len(q) && q[j] != '\'' && q[j] != '\\' {
+			for j < len(q) && q[j] != '\'' && q[j] != '\\' && q[j] != 0 {
 				j++
 			}
-			if j+1 >= len(q) || q[j] == '\\' || q[j+1] == '\'' {
+			if j+1 >= len(q) || q[j] != '\'' || q[j+1] == '\'' {
 				l.pos = i
+				s.prev, s.prev2At, s.qualAt = prev, p2, qa
 				return moved
 			}
-			*prev = token{kind: tString, start: i, end: j + 1}
+			p2, prev = prev.start+1, token{kind: tString, start: i, end: j + 1}
 			i = j + 1
 		default:
 			l.pos = i
+			s.prev, s.prev2At, s.qualAt = prev, p2, qa
 			return moved
 		}
 		moved = true
 	}
 	l.pos = i
+	s.prev, s.prev2At, s.qualAt = prev, p2, qa
 	return moved
 }

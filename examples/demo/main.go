@@ -78,7 +78,7 @@ func run() error {
 	}
 
 	fmt.Println("1. Routing: each statement reports the port of the server that ran it.")
-	cls, _ := router.NewClassifier(db.Dialect())
+	cls, _ := router.NewClassifier(db.Dialect(), router.Functions{})
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  STATEMENT\tCLASS\tWHY\tSERVED BY")
 	show := func(ctx context.Context, label, q string) error {

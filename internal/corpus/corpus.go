@@ -53,8 +53,10 @@ type Case struct {
 	Want   router.Kind
 	// OnPrimary marks a statement that a read-only transaction accepts but
 	// that must run on the primary all the same: it takes a lock, assigns a
-	// transaction id, runs a procedure that may write, or reads or changes
-	// state that only one session has; or it holds no statement at all
+	// transaction id, runs a procedure or SQL text that may write, or reads
+	// or changes state that only one session has; its reading depends on a
+	// session setting or server version the classifier cannot see (sql_mode,
+	// character set, versioned comments); or it holds no statement at all
 	// (Classify's contract sends empty input to the primary). The oracle does
 	// not count it as a conservative miss.
 	OnPrimary bool
@@ -64,9 +66,10 @@ type Case struct {
 	NoRun bool
 }
 
-// WriteFunctions are the user functions the oracle's classifiers are told
-// about (both schemas define audit_event so that it writes).
-var WriteFunctions = []string{"audit_event"}
+// Functions are the user functions the oracle's classifiers are told about:
+// both schemas define audit_event so that it writes, and ro_total so that it
+// only reads.
+var Functions = router.Functions{Write: []string{"audit_event"}, Read: []string{"ro_total"}}
 
 // PostgresSchema creates what the PostgreSQL cases read and write.
 var PostgresSchema = []string{
@@ -77,6 +80,7 @@ var PostgresSchema = []string{
 	`CREATE VIEW v_users AS SELECT id, name FROM users`,
 	`CREATE FUNCTION audit_event(text) RETURNS int LANGUAGE sql AS $$ INSERT INTO kv VALUES ($1, 'audit') ON CONFLICT DO NOTHING RETURNING 1 $$`,
 	`CREATE PROCEDURE noop() LANGUAGE sql AS $$ SELECT 1 $$`,
+	`CREATE FUNCTION ro_total(int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT $1 + count(*)::int FROM orders $$`,
 	`INSERT INTO users (name, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com'), ('carol', NULL)`,
 	`INSERT INTO orders (user_id, total, status) VALUES (1, 10.5, 'new'), (1, 20, 'paid'), (2, 7, 'paid')`,
 	`INSERT INTO kv VALUES ('update', 'u'), ('a', 'b')`,
@@ -91,6 +95,7 @@ var MySQLSchema = []string{
 	"CREATE VIEW v_users AS SELECT id, name FROM users",
 	"CREATE FUNCTION audit_event(k varchar(100)) RETURNS int MODIFIES SQL DATA BEGIN INSERT IGNORE INTO kv VALUES (k, 'audit'); RETURN 1; END",
 	"CREATE PROCEDURE noop() SELECT 1",
+	"CREATE FUNCTION ro_total(x int) RETURNS int READS SQL DATA RETURN x + (SELECT COUNT(*) FROM orders)",
 	"INSERT INTO users (name, email) VALUES ('alice', 'a@example.com'), ('bob', 'b@example.com'), ('carol', NULL)",
 	"INSERT INTO orders (user_id, total, status) VALUES (1, 10.5, 'new'), (1, 20, 'paid'), (2, 7, 'paid')",
 	"INSERT INTO kv VALUES ('update', 'u'), ('a', 'b')",
@@ -211,7 +216,7 @@ var Cases = []Case{
 	r(Postgres, `SELECT pg_is_in_recovery()`),
 	r(Postgres, `SELECT pg_last_wal_replay_lsn()`),
 	r(Postgres, `SELECT current_setting('transaction_read_only')`),
-	r(Postgres, `SELECT txid_current_if_assigned()`),
+	p(Postgres, `SELECT txid_current_if_assigned()`),
 	r(Postgres, `SELECT pg_sleep(0)`),
 	r(Postgres, `SELECT pg_catalog.pg_sleep(0)`),
 	r(Postgres, `SELECT version()`),
@@ -278,7 +283,7 @@ var Cases = []Case{
 	p(Postgres, `SELECT pg_current_xact_id()`),
 	p(Postgres, `SELECT lo_create(0)`),
 	p(Postgres, `SELECT set_config('application_name', 'x', false)`),
-	w(Postgres, `SELECT query_to_xml('select 1', true, false, '')`),
+	p(Postgres, `SELECT query_to_xml('select 1', true, false, '')`),
 	w(Postgres, `EXPLAIN ANALYZE INSERT INTO kv VALUES ('e', 'e')`),
 	w(Postgres, `EXPLAIN ANALYZE DELETE FROM orders WHERE id = 0`),
 	w(Postgres, `EXPLAIN UPDATE users SET name = name`),
@@ -487,4 +492,85 @@ var Cases = []Case{
 	wNo(MySQL, `CHANGE MASTER TO MASTER_HOST = 'x'`),
 	wNo(MySQL, `CHECKSUM TABLE users`),
 	wNo(MySQL, `CREATE SEQUENCE seq2`),
+
+	// Readings that differ by server, version or session setting (issue 7,
+	// item 16), and calls of functions not known to be read-only (item 17).
+	w(Postgres, "SELECT * FROM users --\rFOR UPDATE"),
+	w(Postgres, "SELECT 1 --\r; DELETE FROM orders WHERE id = 0"),
+	p(MySQL, "SELECT 1 --\x7f '\n, GET_LOCK('a',0) -- '"),
+	p(MySQL, "SELECT 1 --\t'\n, GET_LOCK('a',0) -- '"),
+	p(MySQL, "SELECT 1 --\xa0 '\n, GET_LOCK('a',0) -- '"),
+	p(MySQL, "SELECT 1 /*!99999 ' */, GET_LOCK('a',0) -- ' */"),
+	p(OracleMySQL, "SELECT 1 /*M! ' */, GET_LOCK('a',0) -- ' */"),
+	r(MariaDB, "SELECT 1 /*M! , 2 */"),
+	p(MariaDB, "SELECT 1 /*M!100000 , GET_LOCK('a', 0) */"),
+	w(MySQL, "SELECT 1 FROM users /*!50000 FOR UPDATE */"),
+	w(MySQL, "SELECT 1 FROM users /*! FOR UPDATE */"),
+	p(MySQL, "SELECT 1 /*!99999 /* */ FOR UPDATE */"),
+	p(MySQL, "SELECT /*+ SET_VAR(sort_buffer_size = '*/') */ 1"),
+	p(MySQL, `SELECT "a\" FOR UPDATE -- "`),
+	w(MySQL, `SELECT "get_lock"('a', 0)`),
+	w(Postgres, `SELECT 'a\' FROM users FOR UPDATE -- '`),
+	p(MySQL, `SELECT 'a\' FROM users FOR UPDATE -- '`),
+	p(Postgres, `SELECT U&"pg_adv\0069sory_lock"(1)`),
+	p(Postgres, `SELECT U&"pg_adv!0069sory_lock" UESCAPE '!' (1)`),
+	p(MySQL, "SELECT @@`last_insert_id`"),
+	p(MySQL, "SELECT @@session.`identity`"),
+	p(MySQL, "SELECT @@warning_count"),
+	wNo(Any, "SELECT 1\x00; DELETE FROM orders WHERE id = 0"),
+	p(MySQL, "SELECT '\xbf\\' FOR UPDATE -- '"),
+	p(MySQL, "SELECT `\xa4`` FROM users FOR UPDATE -- `"),
+	p(MySQL, "SELECT `name`, 1 AS `é` FROM users"),
+	w(MySQL, "SELECT 1 # \n FROM users FOR UPDATE"),
+	p(MySQL, "SELECT 1 /* x */ INTO @a"),
+	p(MySQL, "SELECT 1 /*!INTO @b */"),
+	p(MySQL, "SELECT * FROM users LOCK /* x */ IN SHARE MODE"),
+	w(MySQL, "HANDLER users READ FIRST"),
+	p(MySQL, "DO GET_LOCK('c', 0)"),
+	w(Postgres, "EXPLAIN ANALYZE SELECT nextval('seq1')"),
+	w(Any, "EXPLAIN ANALYZE SELECT app.f()"),
+	p(Postgres, "SELECT setseed(0.5)"),
+	w(Postgres, "SELECT dblink_connect('x')"),
+	w(Postgres, "SELECT dblink_exec('DELETE FROM kv')"),
+	p(Postgres, "SELECT pg_replication_origin_create('x')"), // a read-only transaction lets it write
+	w(Postgres, "SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)"),
+	w(Postgres, "SELECT pg_stat_statements_reset()"),
+	p(Postgres, "SELECT * FROM ts_stat('SELECT to_tsvector(name) FROM users')"),
+	p(Postgres, "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')"),
+	w(Any, "SELECT my_func(1)"),
+	w(Any, "SELECT app.lower('A')"),
+	r(Postgres, `SELECT "lower"('A'), "pg_catalog"."upper"('b')`),
+	w(MySQL, "SELECT `lower`('A')"), // a quoted name matches no MySQL built-in: `if`(…) is a stored function
+	w(Postgres, `SELECT "Lower"('A')`),
+	p(MySQL, "SELECT count (*) FROM users"),
+	p(MySQL, "SELECT lower/**/('A')"),
+	w(MySQL, "SELECT generate_series(1, 3)"),
+	w(MariaDB, "SELECT WAIT_FOR_EXECUTED_GTID_SET('', 0)"),
+	w(OracleMySQL, "SELECT JSON_DETAILED('{}')"),
+	w(Any, "WITH a AS (SELECT 1 AS y), b(x) AS (SELECT 2) SELECT * FROM b"), // b( looks like a call
+	w(Postgres, "SELECT pg_catalog . /* x */ setval('seq1', 1)"),
+	p(Postgres, "SELECT pg_current_wal_lsn()"),
+	w(Any, "SELECT audit_event('k5'), ro_total(1)"),
+
+	// Reads that calls of built-in and declared functions keep reads.
+	r(Any, "SELECT count(*), coalesce(max(name), ''), now(), lower(max(name)), upper(max(email)) FROM users"),
+	r(Postgres, "SELECT json_build_object('a', 1), date_trunc('day', now()), jsonb_agg(id) FROM users"),
+	r(Postgres, "SELECT pg_catalog.lower('A'), PG_CATALOG.NOW()"),
+	r(Postgres, "SELECT random(), clock_timestamp(), gen_random_uuid(), pg_is_in_recovery()"),
+	r(Postgres, "SELECT count (*), lower ('A') FROM users"),
+	r(Postgres, "SELECT x FROM (SELECT 1 AS x) AS t(x)"),
+	r(Postgres, "SELECT count(*) FILTER (WHERE id > 1), row_number() OVER (ORDER BY id) FROM users GROUP BY id"),
+	r(Any, "SELECT row_number() OVER (ORDER BY id) FROM users"),
+	r(Postgres, "SELECT CAST(1 AS numeric(10, 2)), '1'::varchar(3), substring('abc' FROM 1 FOR 2), trim(both ' ' FROM ' a ')"),
+	r(MySQL, "SELECT CAST(1 AS DECIMAL(10, 2)), CONVERT('a', CHAR(3))"),
+	r(Any, "SELECT id FROM users WHERE id IN (1, 2) AND EXISTS (SELECT 1) AND NOT (id = 3)"),
+	r(MySQL, "SELECT JSON_OBJECT('a', 1), JSON_EXTRACT('{}', '$.a'), DATE_FORMAT(NOW(), '%Y'), IFNULL(1, 2)"),
+	r(MySQL, "SELECT IF (1, 2, 3), LEFT ('abc', 1)"),
+	r(MySQL, "SELECT 1 /*!40101 , 2 */"),
+	r(Any, "SELECT ro_total(1)"),
+	r(Postgres, `SELECT "ro_total"(2)`),
+	r(MariaDB, "SELECT master_gtid_wait('0-1-1', 0)"),
+	r(Any, "SELECT 'é' AS é"),
+	r(Postgres, "SELECT pg_size_pretty(pg_total_relation_size('users')), age(now(), now())"),
+	r(MySQL, "SELECT UUID(), RAND(), SLEEP(0), CONNECTION_ID(), DATABASE(), USER()"),
 }
