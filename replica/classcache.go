@@ -34,14 +34,19 @@ type cacheEntry struct {
 	query string
 	kind  router.Kind
 	fn    string // the unknown function, if any
+	// declared: a read only because it calls functions declared read-only
+	// (router.Decision.Declared).
+	declared bool
 }
 
 func newClassCache(cls *router.Classifier) *classCache { return &classCache{cls: cls} }
 
-// classify returns query's class.
-func (c *classCache) classify(query string) router.Kind {
+// classify returns query's class, and whether a Read relies on functions
+// declared read-only (see router.Decision.Declared).
+func (c *classCache) classify(query string) (router.Kind, bool) {
 	if len(query) == 0 || len(query) > cacheMaxQuery {
-		return c.explain(query).kind
+		e := c.explain(query)
+		return e.kind, e.declared
 	}
 	p := uintptr(unsafe.Pointer(unsafe.StringData(query)))
 	slot := &c.slots[(p>>4^p>>13^uintptr(len(query)))%cacheSlots]
@@ -49,17 +54,17 @@ func (c *classCache) classify(query string) router.Kind {
 		if e.fn != "" && c.learn != nil {
 			c.learn(e.fn)
 		}
-		return e.kind
+		return e.kind, e.declared
 	}
 	e := c.explain(query)
 	slot.Store(&e)
-	return e.kind
+	return e.kind, e.declared
 }
 
 // explain classifies query and passes an unknown function to learn.
 func (c *classCache) explain(query string) cacheEntry {
 	d := c.cls.Explain(query)
-	e := cacheEntry{query: query, kind: d.Kind}
+	e := cacheEntry{query: query, kind: d.Kind, declared: d.Declared}
 	if d.Reason == router.ReasonUnknownFunction && d.Function != "" {
 		e.fn = d.Function
 		if c.learn != nil {

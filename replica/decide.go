@@ -71,6 +71,9 @@ type decisionInput struct {
 	class router.Kind
 	// refused is set when a replica refused the statement as a write.
 	refused bool
+	// declared: a read only because it calls functions declared read-only
+	// (by ReadFunctions or the catalog), whose authors may be wrong.
+	declared bool
 	// hint is the context's hint (hintNone, hintPrimary, hintReplica).
 	hint uint8
 	// replicas is true when any replica is configured.
@@ -95,6 +98,11 @@ type decision struct {
 	// write: the statement counts as a write of the session (its position is
 	// recorded) and is refused in a split brain.
 	write bool
+	// isolate: on a replica, the read runs on a connection of its own that
+	// is closed, not pooled, if the statement fails, so that whatever a
+	// misdeclared function did to the session (a lock taken before it was
+	// refused) dies with it.
+	isolate bool
 }
 
 // decide is the routing decision. Its rules, in order:
@@ -116,7 +124,7 @@ func decide(in decisionInput) decision {
 		if write {
 			return decision{target: refuse, reason: reasonWriteOnReplica}
 		}
-		return decision{target: toReplica, reason: reasonRead}
+		return decision{target: toReplica, reason: reasonRead, isolate: in.declared}
 	}
 	var r reason
 	switch {
@@ -156,5 +164,5 @@ func decide(in decisionInput) decision {
 	if r != 0 {
 		return decision{target: toPrimary, reason: r}
 	}
-	return decision{target: toReplica, reason: reasonRead}
+	return decision{target: toReplica, reason: reasonRead, isolate: in.declared}
 }

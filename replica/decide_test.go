@@ -29,11 +29,14 @@ func TestDecideEveryCombination(t *testing.T) {
 									for _, unsure := range bools {
 										for _, inProg := range bools {
 											for _, ro := range bools {
-												in := decisionInput{caller: c, class: cls, refused: refused, hint: hint,
-													replicas: replicas, split: split, serializableOnPG: ser,
-													afterWrite: after, unsure: unsure, inProgress: inProg, replicaOnly: ro}
-												checkDecision(t, in, decide(in))
-												n++
+												for _, declared := range bools {
+													in := decisionInput{caller: c, class: cls, refused: refused, hint: hint,
+														replicas: replicas, split: split, serializableOnPG: ser,
+														afterWrite: after, unsure: unsure, inProgress: inProg, replicaOnly: ro,
+														declared: declared}
+													checkDecision(t, in, decide(in))
+													n++
+												}
 											}
 										}
 									}
@@ -58,6 +61,10 @@ func checkDecision(t *testing.T, in decisionInput, d decision) {
 	if d.target == refuse {
 		require.Error(t, refusal(d), where)
 	}
+	// A read that relies on a declared function runs on a replica on a
+	// connection of its own (in a transaction: the transaction's is closed
+	// at its end); nothing else needs one.
+	require.Equal(t, d.target == toReplica && in.declared, d.isolate, where)
 	switch {
 	case in.caller == callInReplicaTx:
 		if mayWrite {

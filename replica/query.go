@@ -9,8 +9,12 @@ import (
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
-// classOf returns query's class.
-func (db *DB) classOf(query string) router.Kind { return db.cls.Load().classify(query) }
+// classOf returns the decision's input for query arriving through c: its
+// class, and whether a read relies on functions declared read-only.
+func (db *DB) classOf(c caller, query string) decisionInput {
+	k, declared := db.cls.Load().classify(query)
+	return decisionInput{caller: c, class: k, declared: declared}
+}
 
 // ExecContext runs a statement that returns no rows: on a replica when it
 // is a read (see [router.Classify]), on the primary otherwise. A write is
@@ -20,7 +24,7 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 		return nil, ErrClosed
 	}
 	var res sql.Result
-	err := db.route(ctx, callStatement, db.classOf(query), captureNow, func(ctx context.Context, _ *node, q querier) (err error) {
+	err := db.route(ctx, db.classOf(callStatement, query), captureNow, func(ctx context.Context, _ *node, q querier) (err error) {
 		res, err = q.ExecContext(ctx, query, args...)
 		return err
 	})
@@ -41,7 +45,7 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		return nil, ErrClosed
 	}
 	var rows *sql.Rows
-	err := db.route(ctx, callStatement, db.classOf(query), captureLater, func(ctx context.Context, _ *node, q querier) (err error) {
+	err := db.route(ctx, db.classOf(callStatement, query), captureLater, func(ctx context.Context, _ *node, q querier) (err error) {
 		rows, err = q.QueryContext(ctx, query, args...)
 		return err
 	})
@@ -65,7 +69,7 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		return errrow.Row(ErrClosed)
 	}
 	var row *sql.Row
-	err := db.route(ctx, callStatement, db.classOf(query), captureLater, func(ctx context.Context, _ *node, q querier) error {
+	err := db.route(ctx, db.classOf(callStatement, query), captureLater, func(ctx context.Context, _ *node, q querier) error {
 		row = q.QueryRowContext(ctx, query, args...)
 		return row.Err()
 	})
@@ -99,7 +103,7 @@ func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 		return nil, ErrClosed
 	}
 	var st *sql.Stmt
-	err := db.route(ctx, callPrepare, db.classOf(query), captureNone, func(ctx context.Context, _ *node, q querier) (err error) {
+	err := db.route(ctx, db.classOf(callPrepare, query), captureNone, func(ctx context.Context, _ *node, q querier) (err error) {
 		st, err = q.PrepareContext(ctx, query)
 		return err
 	})
@@ -121,7 +125,7 @@ func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
 		return nil, ErrClosed
 	}
 	var c *sql.Conn
-	err := db.route(ctx, callConn, router.Write, captureNone, func(ctx context.Context, n *node, _ querier) (err error) {
+	err := db.route(ctx, decisionInput{caller: callConn, class: router.Write}, captureNone, func(ctx context.Context, n *node, _ querier) (err error) {
 		c, err = n.db.Conn(ctx)
 		return err
 	})

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -107,15 +108,10 @@ const (
 	captureLater                // the write completes once its rows are read and closed (Query, QueryRow)
 )
 
-// route is every entry point's way in: it decides where a statement of
-// class cls, arriving through c, goes (see decide), and runs fn there.
-func (db *DB) route(ctx context.Context, c caller, cls router.Kind, when capture, fn runFn) error {
-	return db.routeInput(ctx, decisionInput{caller: c, class: cls}, when, fn)
-}
-
-// routeInput is route with more of the decision's input given (BeginTx's
-// isolation).
-func (db *DB) routeInput(ctx context.Context, in decisionInput, when capture, fn runFn) error {
+// route is every entry point's way in: it completes the decision's input
+// (the statement's caller and class, given) from the context and the routing
+// view, decides where the statement goes (see decide), and runs fn there.
+func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runFn) error {
 	v := db.view.Load()
 	c, cls := in.caller, in.class
 	in.replicas, in.split = len(db.replicas) > 0, v.split
@@ -174,7 +170,7 @@ func (db *DB) carryOut(ctx context.Context, v *view, in decisionInput, d decisio
 		}
 		return db.readPrimary(ctx, v, nil, fn, nil)
 	}
-	return db.read(ctx, v, in, o, r, when, fn)
+	return db.read(ctx, v, in, d, o, r, when, fn)
 }
 
 // refusal is the error of a refused decision.
@@ -217,8 +213,8 @@ func (db *DB) pick(c []router.Candidate) int {
 
 // attempt is a read's progress over the nodes it tried.
 type attempt struct {
-	failed []error // a NodeError per node that could not serve
-	tried  []bool  // by node index
+	failed  []error // a NodeError per node that could not serve
+	isolate bool    // run on a connection of its own, closed if the statement fails
 }
 
 func (a *attempt) note(n *node, err error) {
@@ -237,7 +233,12 @@ const (
 
 // try runs fn on replica n and says what follows.
 func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, error) {
-	err := db.call(ctx, n, fn)
+	var err error
+	if a.isolate {
+		err = db.callIsolated(ctx, n, fn)
+	} else {
+		err = db.call(ctx, n, fn)
+	}
 	if err == nil {
 		return served, nil
 	}
@@ -261,8 +262,8 @@ func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, 
 // it needs, or given a bounded time to apply it), moving on while nodes
 // cannot serve, and on the primary as the last resort. A replica that
 // refuses the statement as a write makes it a write, decided anew.
-func (db *DB) read(ctx context.Context, v *view, in decisionInput, o *queryOpts, r *readState, when capture, fn runFn) error {
-	var a attempt
+func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o *queryOpts, r *readState, when capture, fn runFn) error {
+	a := attempt{isolate: d.isolate}
 	var out outcome
 	var err error
 	if r != nil && r.consistent {
@@ -487,6 +488,47 @@ func (db *DB) call(ctx context.Context, n *node, fn runFn) error {
 	return nil
 }
 
+// callIsolated runs fn on a connection of n's taken for it alone. If fn
+// fails, the connection is closed rather than pooled: whatever the failed
+// statement left in the session (a lock a misdeclared function took before
+// the replica refused its write) goes with it. If fn succeeds, the
+// connection goes back to the pool once the caller is done with what fn
+// returned (its rows).
+func (db *DB) callIsolated(ctx context.Context, n *node, fn runFn) error {
+	conn, err := n.db.Conn(ctx)
+	if err != nil {
+		return redact.Error(err)
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait below ends
+	if err := fn(qctx, n, querier{conn: conn}); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // discards the connection
+		stop()
+		cancel()
+		conn.Close()
+		return redact.Error(err)
+	}
+	db.afterRows(conn, stop, cancel, nil)
+	return nil
+}
+
+// afterRows returns conn to its pool once the caller has closed what a
+// statement on it returned, then ends the statement's context and, with a
+// completion time, closes done.
+func (db *DB) afterRows(conn *sql.Conn, stop func() bool, cancel context.CancelFunc, done func(time.Time)) {
+	db.wg.Add(1)
+	go func() {
+		defer db.wg.Done()
+		conn.Close() // waits until the caller has closed the rows
+		completed := time.Now()
+		stop()
+		cancel()
+		if done != nil {
+			done(completed)
+		}
+	}()
+}
+
 // write runs a write on the writer, once. A write the node refuses as
 // read-only (it was demoted, or another node was promoted) triggers a check
 // at once and returns an error wrapping [ErrReadOnlyPrimary]: it was not
@@ -531,15 +573,8 @@ func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when c
 	}
 	done := make(chan struct{})
 	var completed time.Time
-	db.wg.Add(1)
-	go func() {
-		defer db.wg.Done()
-		conn.Close() // waits until the caller has closed the rows: the write has committed
-		completed = time.Now()
-		stop()
-		cancel()
-		close(done)
-	}()
+	// Once the rows are closed, the write has committed.
+	db.afterRows(conn, stop, cancel, func(at time.Time) { completed = at; close(done) })
 	s.RecordAfter(done, func(ctx context.Context) (consistency.Token, error) {
 		return db.primaryPosition(ctx, n, completed)
 	})

@@ -32,11 +32,6 @@ import (
 // when it is run in a transaction on a replica: it was not sent.
 var errWriteOnReplica = replica.ErrWriteOnReplica
 
-// declareRead declares the seam-10 functions (a lock, then a write, behind a
-// name the classifier takes for a read) as reads, so that they still reach
-// a replica once unknown functions no longer do.
-var declareRead []replica.Option // TODO(lead): the option that declares seam10_* functions read-only
-
 // seamWait bounds every statement of these tests: a hang fails within it.
 const seamWait = 5 * time.Second
 
@@ -1009,7 +1004,7 @@ func TestRefusedReadLeavesNoLockOnTheReplica(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			c := clusters.Get(t, k)
-			db := openCluster(t, c, declareRead...)
+			db := openCluster(t, c)
 			table := seamTable(t, c, db, "seam10")
 			fn := table + "_fn"
 			lockKey := time.Now().UnixNano()%1000000 + 2000000
@@ -1026,6 +1021,8 @@ func TestRefusedReadLeavesNoLockOnTheReplica(t *testing.T) {
 			require.NoError(t, err)
 			waitFunction(t, c, fn)
 			call := "SELECT " + fn + "(" + ph(c, 1) + ")"
+			// Declared read-only by mistake, so that it reaches a replica.
+			db = openCluster(t, c, replica.ReadFunctions(fn))
 
 			lockFree := func(s *testcluster.Server) bool {
 				pdb, err := c.Open(s)
@@ -1077,6 +1074,27 @@ func TestRefusedReadLeavesNoLockOnTheReplica(t *testing.T) {
 			assert.Empty(t, errs, "later calls failed or hung")
 			for _, s := range c.Replicas {
 				assert.True(t, lockFree(s), "%s holds the lock after the later calls", s.Name)
+			}
+
+			// The same call in a read-only transaction on a replica: the
+			// replica refuses it, and the transaction's connection, which may
+			// hold the lock, is closed rather than pooled.
+			for i := 0; i < 2; i++ {
+				tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+				require.NoError(t, err)
+				require.NotEqual(t, "primary", tx.Node())
+				arg := fmt.Sprintf("tx%d", i)
+				if i == 0 {
+					var v int64
+					err = tx.QueryRowContext(ctx, call, arg).Scan(&v)
+				} else {
+					_, err = tx.ExecContext(ctx, call, arg)
+				}
+				require.Error(t, err, "a write in a read-only transaction on a replica")
+				require.NoError(t, tx.Rollback())
+				for _, s := range c.Replicas {
+					assert.True(t, lockFree(s), "%s holds the lock after a refused call in a transaction", s.Name)
+				}
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"sync/atomic"
 	"time"
 
 	"github.com/sqlreplica/sqlreplica/consistency"
@@ -19,11 +21,13 @@ import (
 // session state with [ErrWriteOnReplica], without sending it, wherever it
 // runs (on a replica, or on the primary when no replica could serve).
 type Tx struct {
-	tx   *sql.Tx
-	node *node
-	db   *DB
-	ctx  context.Context // BeginTx's: its session records the commit
-	read bool            // routed as a read: begun read only, statements checked
+	tx      *sql.Tx
+	node    *node
+	db      *DB
+	ctx     context.Context // BeginTx's: its session records the commit
+	read    bool            // routed as a read: begun read only, statements checked
+	conn    *sql.Conn       // a read-routed transaction's connection, returned at its end
+	tainted atomic.Bool     // a statement relying on a declared read-only function ran or failed
 }
 
 // BeginTx starts a transaction. A read-only transaction (opts.ReadOnly), or
@@ -49,7 +53,7 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	}
 	var t *Tx
 	read := cls == router.Read
-	err := db.routeInput(ctx, in, captureNone, func(qctx context.Context, n *node, q querier) error {
+	err := db.route(ctx, in, captureNone, func(qctx context.Context, n *node, q querier) error {
 		o := opts
 		if read && (o == nil || !o.ReadOnly) {
 			ro := sql.TxOptions{ReadOnly: true}
@@ -58,11 +62,26 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 			}
 			o = &ro
 		}
-		tx, err := q.BeginTx(ctx, o)
+		if !read {
+			tx, err := q.BeginTx(ctx, o)
+			if err != nil {
+				return err
+			}
+			t = &Tx{tx: tx, node: n, db: db, ctx: ctx}
+			return nil
+		}
+		// A read-routed transaction holds its connection itself, so that
+		// one a failed statement may have left a lock on can be closed.
+		conn, err := n.db.Conn(ctx)
 		if err != nil {
 			return err
 		}
-		t = &Tx{tx: tx, node: n, db: db, ctx: ctx, read: read}
+		tx, err := conn.BeginTx(ctx, o)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		t = &Tx{tx: tx, node: n, db: db, ctx: ctx, read: true, conn: conn}
 		return nil
 	})
 	if err != nil {
@@ -79,24 +98,48 @@ func (db *DB) Begin() (*Tx, error) { return db.BeginTx(context.Background(), nil
 func (tx *Tx) Node() string { return tx.node.name }
 
 // allowed returns nil when query may run in the transaction: always in a
-// read-write one; in one routed as a read, only when it is a read.
-func (tx *Tx) allowed(query string) error {
+// read-write one; in one routed as a read, only when it is a read. It also
+// says whether the statement relies on functions declared read-only.
+func (tx *Tx) allowed(query string) (declared bool, err error) {
 	if !tx.read {
-		return nil
+		return false, nil
 	}
-	d := decide(decisionInput{caller: callInReplicaTx, class: tx.db.classOf(query)})
+	d := decide(tx.db.classOf(callInReplicaTx, query))
 	if d.target == refuse {
-		return refusal(d)
+		return false, refusal(d)
 	}
-	return nil
+	return d.isolate, nil
+}
+
+// failed notes a statement's failure: one that relied on a declared
+// function taints the connection, which is then closed, not pooled.
+func (tx *Tx) failed(declared bool, err error) {
+	if declared && err != nil {
+		tx.tainted.Store(true)
+	}
+}
+
+// end returns a read-routed transaction's connection to its pool, or closes
+// it when a statement may have left something on it.
+func (tx *Tx) end() {
+	if tx.conn == nil {
+		return
+	}
+	if tx.tainted.Load() {
+		_ = tx.conn.Raw(func(any) error { return driver.ErrBadConn }) // discards it
+	}
+	tx.conn.Close()
 }
 
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := tx.allowed(query); err != nil {
+	declared, err := tx.allowed(query)
+	if err != nil {
 		return nil, err
 	}
-	return tx.tx.ExecContext(ctx, query, args...)
+	res, err := tx.tx.ExecContext(ctx, query, args...)
+	tx.failed(declared, err)
+	return res, err
 }
 
 // Exec is [Tx.ExecContext] with context.Background.
@@ -106,8 +149,12 @@ func (tx *Tx) Exec(query string, args ...any) (sql.Result, error) {
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if err := tx.allowed(query); err != nil {
+	declared, err := tx.allowed(query)
+	if err != nil {
 		return nil, err
+	}
+	if declared {
+		tx.tainted.Store(true) // its error may come with its rows, out of sight
 	}
 	return tx.tx.QueryContext(ctx, query, args...)
 }
@@ -120,8 +167,12 @@ func (tx *Tx) Query(query string, args ...any) (*sql.Rows, error) {
 // QueryRowContext runs a query expected to return at most one row in the
 // transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if err := tx.allowed(query); err != nil {
+	declared, err := tx.allowed(query)
+	if err != nil {
 		return errrow.Row(err)
+	}
+	if declared {
+		tx.tainted.Store(true) // its error may come with its row, out of sight
 	}
 	return tx.tx.QueryRowContext(ctx, query, args...)
 }
@@ -133,8 +184,12 @@ func (tx *Tx) QueryRow(query string, args ...any) *sql.Row {
 
 // PrepareContext prepares a statement for use in the transaction.
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	if err := tx.allowed(query); err != nil {
+	declared, err := tx.allowed(query)
+	if err != nil {
 		return nil, err
+	}
+	if declared {
+		tx.tainted.Store(true)
 	}
 	return tx.tx.PrepareContext(ctx, query)
 }
@@ -165,6 +220,7 @@ func (tx *Tx) Stmt(stmt *sql.Stmt) *sql.Stmt { return tx.StmtContext(context.Bac
 func (tx *Tx) Commit() error {
 	s := consistency.SessionFrom(tx.ctx)
 	err := tx.tx.Commit()
+	tx.end()
 	if tx.read || s == nil {
 		return err
 	}
@@ -182,4 +238,8 @@ func (tx *Tx) Commit() error {
 }
 
 // Rollback aborts the transaction.
-func (tx *Tx) Rollback() error { return tx.tx.Rollback() }
+func (tx *Tx) Rollback() error {
+	err := tx.tx.Rollback()
+	tx.end()
+	return err
+}

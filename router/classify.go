@@ -122,6 +122,13 @@ type Decision struct {
 	// qualifier is not a plain name, and for every other reason. Explain
 	// allocates only to return a name the query does not spell so.
 	Function string
+	// Declared, for a Read, says that the statement calls a function the
+	// classifier takes for read-only only because [Functions] Read names it
+	// (declared by the caller, or learnt from a catalog), not because it is
+	// a built-in: a function whose author misdeclared it may still write,
+	// lock or set session state, and the caller may want to run such a
+	// statement where its effects can be undone.
+	Declared bool
 }
 
 // Classifier classifies statements of one dialect. The zero value is ready
@@ -266,6 +273,7 @@ func (c *Classifier) Explain(query string) Decision {
 	if d2.Kind == Write {
 		return d2
 	}
+	d.Declared = d.Declared || d2.Declared
 	return d
 }
 
@@ -327,6 +335,7 @@ func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, ui
 			if d.Kind == Write {
 				return d, flags | f
 			}
+			first.Declared = first.Declared || d.Declared
 			flags |= f
 			if f&flagBackslash != 0 {
 				relevant |= readBackslash
@@ -355,6 +364,8 @@ type stmt struct {
 	prev2At int
 	qualAt  int
 	fn      string
+	// declared: a call to a function named in Functions.Read was seen.
+	declared bool
 }
 
 // push records t, of keyword k, as the statement's last token.
@@ -384,6 +395,7 @@ func (c *Classifier) run(l *lexer) (Decision, uint8) {
 	query := l.q
 	var s stmt
 	statements := 0
+	declared := false // a statement before this one called a declared function
 	write := func(r Reason, t token) (Decision, uint8) {
 		return Decision{Kind: Write, Reason: r, Offset: t.start}, l.flags
 	}
@@ -406,8 +418,9 @@ func (c *Classifier) run(l *lexer) (Decision, uint8) {
 				if statements == 0 {
 					return Decision{Kind: Write, Reason: ReasonEmpty, Offset: -1}, l.flags
 				}
-				return Decision{Kind: Read, Reason: ReasonRead, Offset: -1}, l.flags
+				return Decision{Kind: Read, Reason: ReasonRead, Offset: -1, Declared: declared || s.declared}, l.flags
 			}
+			declared = declared || s.declared
 			s = stmt{}
 			continue
 		}
@@ -615,6 +628,7 @@ func (c *Classifier) checkCall(query string, s *stmt, lp token, l *lexer) Reason
 	var full [2*maxFuncName + 1]byte
 	resolved, ok := resolveName(&full, query, qual, raw, quoted, qualified, mode.mysql)
 	if ok && c.read != nil && hasName(c.read, resolved) {
+		s.declared = true
 		return 0
 	}
 	if ok {
