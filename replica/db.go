@@ -39,6 +39,8 @@ type DB struct {
 	balancer router.Balancer
 	// countInFlight is set when the balancer reads Candidate.InFlight.
 	countInFlight bool
+	// limited is set when MaxLag or MaxLagBytes limit which replicas serve.
+	limited bool
 	closed        atomic.Bool
 	log           *slog.Logger
 	cfg           config
@@ -125,6 +127,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 		db.balancer = router.RoundRobin()
 	}
 	db.countInFlight = router.UsesInFlight(db.balancer)
+	db.limited = db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0
 	db.log = db.cfg.logger
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)

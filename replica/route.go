@@ -117,7 +117,18 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 	in.replicas, in.split = len(db.replicas) > 0, v.split
 	o := optsFrom(ctx)
 	if o == nil {
-		return db.carryOut(ctx, v, in, decide(in), nil, nil, when, fn)
+		// No session, token or hint: the common cases, kept short.
+		d := decide(in)
+		switch {
+		case d.target == toReplica:
+			return db.read(ctx, v, in, d, nil, nil, when, fn)
+		case d.target == toPrimary && d.write:
+			if err := db.call(ctx, v.writer, fn); err != nil {
+				return db.writeFailed(ctx, v.writer, nil, err)
+			}
+			return nil
+		}
+		return db.carryOut(ctx, v, in, d, nil, nil, when, fn)
 	}
 	in.hint = o.Hint
 	r := &readState{o: o}
@@ -242,6 +253,11 @@ func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, 
 	if err == nil {
 		return served, nil
 	}
+	return db.afterFailure(ctx, n, err, a)
+}
+
+// afterFailure says what a read's failure on replica n leads to.
+func (db *DB) afterFailure(ctx context.Context, n *node, err error, a *attempt) (outcome, error) {
 	switch db.failed(ctx, n, err) {
 	case failFinal:
 		return served, err
@@ -266,10 +282,20 @@ func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o
 	a := attempt{isolate: d.isolate}
 	var out outcome
 	var err error
-	if r != nil && r.consistent {
+	switch {
+	case r != nil && r.consistent:
 		out, err = db.readConsistent(ctx, v, o, r, fn, &a)
-	} else {
-		out, err = db.readAny(ctx, v, o, fn, &a)
+	case len(v.readers) > 0 && !a.isolate && !db.limited && (o == nil || !o.HasMaxLag):
+		// The common case, kept short: the balancer's pick serves it.
+		n := v.rnodes[db.pick(v.readers)]
+		if err = db.call(ctx, n, fn); err == nil {
+			return nil
+		}
+		if out, err = db.afterFailure(ctx, n, err, &a); out == moveOn {
+			out, err = db.readAny(ctx, v, o, fn, &a, n)
+		}
+	default:
+		out, err = db.readAny(ctx, v, o, fn, &a, nil)
 	}
 	switch out {
 	case served:
@@ -287,13 +313,14 @@ func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o
 	return db.readPrimary(ctx, v, r.session(), fn, &a)
 }
 
-// readAny tries the replicas within the lag limits, in the balancer's order.
-func (db *DB) readAny(ctx context.Context, v *view, o *queryOpts, fn runFn, a *attempt) (outcome, error) {
+// readAny tries the replicas within the lag limits, in the balancer's order,
+// but skip, which has failed already.
+func (db *DB) readAny(ctx context.Context, v *view, o *queryOpts, fn runFn, a *attempt, skip *node) (outcome, error) {
 	n := len(v.readers)
 	if n == 0 {
 		return moveOn, nil
 	}
-	limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
+	limited := db.limited || o != nil && o.HasMaxLag
 	start := db.pick(v.readers)
 	tried := false
 	for i := 0; i < n; i++ {
@@ -301,7 +328,7 @@ func (db *DB) readAny(ctx context.Context, v *view, o *queryOpts, fn runFn, a *a
 		if j >= n {
 			j -= n
 		}
-		if limited && !db.fresh(o, &v.readers[j]) {
+		if limited && !db.fresh(o, &v.readers[j]) || v.rnodes[j] == skip {
 			continue
 		}
 		tried = true
@@ -309,7 +336,7 @@ func (db *DB) readAny(ctx context.Context, v *view, o *queryOpts, fn runFn, a *a
 			return out, err
 		}
 	}
-	if !tried && db.cfg.fallback == FallbackLeastLagging {
+	if !tried && skip == nil && db.cfg.fallback == FallbackLeastLagging {
 		if j := leastLagging(v.readers); j >= 0 {
 			if out, err := db.try(ctx, v.rnodes[j], fn, a); out != moveOn {
 				return out, err
@@ -336,7 +363,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 		return moveOn, nil
 	}
 	pos := func(n *node) consistency.Token { return v.snap.Nodes[n.idx].Position }
-	limited := db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0 || o != nil && o.HasMaxLag
+	limited := db.limited || o != nil && o.HasMaxLag
 	usable := func(j int) bool { return !limited || db.fresh(o, &v.readers[j]) }
 	tryAt := func(j int, raise consistency.Token) (outcome, error) {
 		n := v.rnodes[j]
