@@ -49,7 +49,7 @@ func probe(ctx context.Context, db *sql.DB, d router.Dialect) (r probeResult) {
 		r.at = time.Now()
 		r.latency = r.at.Sub(start)
 		if r.err != nil {
-			r.hard = !r.busy && dberr.IsConn(r.err) && ctx.Err() == nil
+			r.hard = !r.busy && dberr.Judge(ctx, r.err) == dberr.Down
 			r.err = redact.Error(r.err)
 		}
 	}()

@@ -259,12 +259,12 @@ func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, 
 // afterFailure says what a read's failure on replica n leads to.
 func (db *DB) afterFailure(ctx context.Context, n *node, err error, a *attempt) (outcome, error) {
 	switch db.failed(ctx, n, err) {
-	case failFinal:
+	case dberr.Final:
 		return served, err
-	case failRefused:
+	case dberr.Refused:
 		db.log.Debug("replica: a replica refused a read as a write; running it on the primary as a write", "node", n.name)
 		return asWrite, err
-	case failPrimaryOnly:
+	case dberr.PrimaryOnly:
 		db.log.Debug("replica: a read only the primary can run; running it there", "node", n.name)
 		return primaryOnly, err
 	}
@@ -445,7 +445,7 @@ func (db *DB) readPrimary(ctx context.Context, v *view, s *consistency.Session, 
 		return nil
 	}
 	f := db.failed(ctx, n, err)
-	if f == failFinal || f == failRefused || f == failPrimaryOnly {
+	if f == dberr.Final || f == dberr.Refused || f == dberr.PrimaryOnly {
 		return err
 	}
 	if a == nil {
@@ -614,7 +614,7 @@ func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, 
 		return nil
 	}
 	f := db.failed(ctx, n, err)
-	if f == failRefused {
+	if f == dberr.Refused {
 		db.checker.Trigger()
 		return fmt.Errorf("%w: %w", ErrReadOnlyPrimary, &NodeError{Node: n.name, Err: err})
 	}

@@ -4,6 +4,7 @@
 package dberr
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -84,4 +85,59 @@ func IsStatementError(err error) bool {
 	var pe *pgconn.PgError
 	var me *mysql.MySQLError
 	return errors.As(err, &pe) || errors.As(err, &me)
+}
+
+// Fault says what an error from a node means for the statement and for the
+// node.
+type Fault uint8
+
+const (
+	// Final: the statement's own error, or the caller's context ended:
+	// return it as it is; the node is fine.
+	Final Fault = iota + 1
+	// Retry: the node could not serve this statement now (a recovery
+	// conflict, too many connections) but is not down: a read may move on.
+	Retry
+	// Down: the connection to the node failed: the node leaves rotation at
+	// once, and a read may move on.
+	Down
+	// Refused: the server refused the statement as a write because it is
+	// read-only: nothing was applied.
+	Refused
+	// PrimaryOnly: the statement only runs on a primary (PostgreSQL's
+	// primary-only functions on a standby); nothing was applied.
+	PrimaryOnly
+)
+
+// Judge is the one place that decides whether a failure is the node's
+// fault, by the error's type and code rather than its text. A caller's own
+// context ending is never the node's fault, and neither is waiting for a
+// free connection in a busy pool (that wait ends with the caller's
+// context).
+func Judge(ctx context.Context, err error) Fault {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Final
+	}
+	if IsReadOnly(err) {
+		return Refused
+	}
+	if IsConn(err) {
+		return Down
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001": // on a standby: canceled by a conflict with recovery
+			return Retry
+		case "53300": // too_many_connections
+			return Retry
+		case "55000": // object_not_in_prerequisite_state: "recovery is in progress"
+			return PrimaryOnly
+		}
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1040 { // ER_CON_COUNT_ERROR
+		return Retry
+	}
+	return Final
 }
