@@ -41,9 +41,9 @@ type DB struct {
 	countInFlight bool
 	// limited is set when MaxLag or MaxLagBytes limit which replicas serve.
 	limited bool
-	closed        atomic.Bool
-	log           *slog.Logger
-	cfg           config
+	closed  atomic.Bool
+	log     *slog.Logger
+	cfg     config
 
 	funcs     funcLearner        // catalog lookups of functions (functions.go)
 	life      context.Context    // ends when Close begins
