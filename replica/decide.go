@@ -90,6 +90,17 @@ type decisionInput struct {
 	replicaOnly bool
 }
 
+// mayWrite reports whether the statement is routed as one that may write:
+// its class says so, or a replica refused it. A transaction begun with
+// WithReplica is routed as a read: it is begun read only, and refuses
+// statements that may write.
+func (in decisionInput) mayWrite() bool {
+	if in.caller == callBegin && in.hint == hintReplica && !in.refused {
+		return false
+	}
+	return in.class != router.Read || in.refused
+}
+
 // decision is where a statement goes and what it means for the session: a
 // plain value that can be logged and traced.
 type decision struct {
@@ -110,6 +121,7 @@ type decision struct {
 //  1. A statement that may write, lock or change session state runs on the
 //     primary as a write, whatever the hint: WithReplica never sends it to
 //     a replica. In a transaction on a replica it is refused, never sent.
+//     A transaction begun with WithReplica is routed as a read-only one.
 //  2. A write, a transaction that is not read-only, and a dedicated
 //     connection are refused in a split brain: none is sent to any node.
 //  3. WithPrimary, no replicas, or a session whose reads must see something
@@ -119,7 +131,7 @@ type decision struct {
 //     (an unsure session, a write in progress) is refused instead.
 //  4. Every other read goes to the replicas, honouring the session.
 func decide(in decisionInput) decision {
-	write := in.class != router.Read || in.refused
+	write := in.mayWrite()
 	if in.caller == callInReplicaTx {
 		if write {
 			return decision{target: refuse, reason: reasonWriteOnReplica}

@@ -54,6 +54,9 @@ func TestDecideEveryCombination(t *testing.T) {
 func checkDecision(t *testing.T, in decisionInput, d decision) {
 	t.Helper()
 	mayWrite := in.class != router.Read || in.refused
+	if in.caller == callBegin && in.hint == hintReplica && !in.refused {
+		mayWrite = false // a transaction begun with WithReplica is routed as a read
+	}
 	where := fmt.Sprintf("%+v → %s (%s)", in, d.target, d.reason)
 	require.NotZero(t, d.target, where)
 	require.NotZero(t, d.reason, where)

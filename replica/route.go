@@ -113,7 +113,7 @@ const (
 // view, decides where the statement goes (see decide), and runs fn there.
 func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runFn) error {
 	v := db.view.Load()
-	c, cls := in.caller, in.class
+	c := in.caller
 	in.replicas, in.split = len(db.replicas) > 0, v.split
 	o := optsFrom(ctx)
 	if o == nil {
@@ -132,7 +132,7 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 	}
 	in.hint = o.Hint
 	r := &readState{o: o}
-	if cls == router.Read && (c == callStatement || c == callBegin) {
+	if !in.mayWrite() && (c == callStatement || c == callBegin) {
 		r.s, _ = o.Session.(*consistency.Session)
 		r.tok, _ = o.Token.(consistency.Token)
 		if r.s != nil || !r.tok.IsZero() {
@@ -144,7 +144,7 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 				in.afterWrite, in.unsure, in.inProgress = r.need.AfterWrite, r.need.Unsure, r.need.InProgress
 			}
 		}
-	} else if cls != router.Read {
+	} else if in.mayWrite() {
 		r.s, _ = o.Session.(*consistency.Session) // a write records its position there
 	}
 	return db.carryOut(ctx, v, in, decide(in), o, r, when, fn)

@@ -43,16 +43,18 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		return nil, ErrClosed
 	}
 	cls := router.Write
-	if opts != nil && opts.ReadOnly || hintFrom(ctx) == hintReplica {
+	if opts != nil && opts.ReadOnly {
 		cls = router.Read
 	}
-	in := decisionInput{caller: callBegin, class: cls}
-	if opts != nil && opts.Isolation == sql.LevelSerializable && cls == router.Read &&
+	in := decisionInput{caller: callBegin, class: cls, hint: hintFrom(ctx)}
+	// A transaction the decision routes as a read (read-only, or begun with
+	// WithReplica) is begun read only and checks its statements.
+	read := !in.mayWrite()
+	if opts != nil && opts.Isolation == sql.LevelSerializable && read &&
 		db.Dialect() != router.MySQL && db.Dialect() != router.MariaDB {
 		in.serializableOnPG = true
 	}
 	var t *Tx
-	read := cls == router.Read
 	err := db.route(ctx, in, captureNone, func(qctx context.Context, n *node, q querier) error {
 		o := opts
 		if read && (o == nil || !o.ReadOnly) {
