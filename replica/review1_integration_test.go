@@ -220,3 +220,39 @@ func TestReviewSessionReadIsNotHeldByTheCallersPrimaryConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewEndedContextDoesNotMakeTheSessionUnsure: a caller's context
+// ending is not the session's fault. After a read on the primary, the next
+// read of the session reads the primary's position for its floor with that
+// read's own context; when that context has already ended, the position read
+// fails and the session is marked unsure for good: every later read, with a
+// live context, goes to the primary, or with a ReplicaOnly policy is
+// refused, although the session never wrote anything.
+func TestReviewEndedContextDoesNotMakeTheSessionUnsure(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			c := clusters.Get(t, k)
+			db := readyDB(t, c, nil)
+			id := newIdentity(c)
+			ctx, cancel := context.WithTimeout(consistency.WithSession(context.Background()), seamWait)
+			defer cancel()
+			require.Equal(t, "primary", id.who(t, replica.WithPrimary(ctx), db, ""))
+
+			ended, end := context.WithCancel(ctx)
+			end()
+			var v int
+			require.Error(t, db.QueryRowContext(ended, "SELECT 1").Scan(&v))
+
+			s := consistency.SessionFrom(ctx)
+			assert.False(t, s.Unsure(), "a read whose context had ended made the session unsure")
+			var who int
+			err := db.QueryRowContext(consistency.WithPolicy(ctx, consistency.Policy{ReplicaOnly: true}), "SELECT "+id.whoExpr()).Scan(&who)
+			assert.NoError(t, err, "a later read with a live context and ReplicaOnly")
+			if err == nil {
+				assert.NotEqual(t, "primary", id.name(who))
+			}
+			require.NoError(t, db.QueryRowContext(ctx, "SELECT "+id.whoExpr()).Scan(&who))
+			assert.NotEqual(t, "primary", id.name(who), "a later read with a live context went to the primary")
+		})
+	}
+}
