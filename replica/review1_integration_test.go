@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,6 +254,56 @@ func TestReviewEndedContextDoesNotMakeTheSessionUnsure(t *testing.T) {
 			}
 			require.NoError(t, db.QueryRowContext(ctx, "SELECT "+id.whoExpr()).Scan(&who))
 			assert.NotEqual(t, "primary", id.name(who), "a later read with a live context went to the primary")
+		})
+	}
+}
+
+// TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure: the primary's
+// position is read once for concurrent callers (singleflight), with the
+// context of the caller that started the read: when that caller's deadline
+// ends the read, every session that joined it is marked unsure, although its
+// own context was live.
+func TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			c := clusters.Get(t, k)
+			db := readyDB(t, c, nil)
+			deadline := time.Now().Add(8 * time.Second)
+			var (
+				mu     sync.Mutex
+				unsure int
+				rounds int
+			)
+			for time.Now().Before(deadline) && unsure == 0 {
+				var wg sync.WaitGroup
+				for g := 0; g < 16; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx, cancel := context.WithTimeout(consistency.WithSession(context.Background()), seamWait)
+						defer cancel()
+						var v int
+						if db.QueryRowContext(replica.WithPrimary(ctx), "SELECT 1").Scan(&v) != nil {
+							return
+						}
+						rctx := ctx
+						if g%2 == 1 { // a caller in a hurry
+							var c2 context.CancelFunc
+							rctx, c2 = context.WithTimeout(ctx, time.Duration(200+g*50)*time.Microsecond)
+							defer c2()
+						}
+						_ = db.QueryRowContext(rctx, "SELECT 1").Scan(&v)
+						if g%2 == 0 && consistency.SessionFrom(ctx).Unsure() {
+							mu.Lock()
+							unsure++
+							mu.Unlock()
+						}
+					}()
+				}
+				wg.Wait()
+				rounds++
+			}
+			assert.Zero(t, unsure, "sessions with live contexts made unsure by another caller's deadline (%d rounds)", rounds)
 		})
 	}
 }
