@@ -5,10 +5,12 @@ package replica_test
 // against: it fails there. Every wait is bounded.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -304,6 +306,84 @@ func TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure(t *testing.T) {
 				rounds++
 			}
 			assert.Zero(t, unsure, "sessions with live contexts made unsure by another caller's deadline (%d rounds)", rounds)
+		})
+	}
+}
+
+// TestReviewNoGoroutineOutlivesClose: Close must not hang and no goroutine
+// of the DB may outlive it, while readers and writers of other goroutines
+// keep running statements that spawn one (isolated reads of a declared
+// function, session writes through QueryContext).
+func TestReviewNoGoroutineOutlivesClose(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			c := clusters.Get(t, k)
+			setup := openCluster(t, c)
+			table := seamTable(t, c, setup, "rv_close")
+			fn := fmt.Sprintf("rv_cident_%d", time.Now().UnixNano())
+			q := "CREATE FUNCTION " + fn + "(x int) RETURNS int DETERMINISTIC NO SQL RETURN x"
+			if k == testcluster.Postgres {
+				q = "CREATE FUNCTION " + fn + "(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x'"
+			}
+			_, err := setup.Exec(q)
+			require.NoError(t, err)
+			waitFunction(t, c, fn)
+			for round := 0; round < 8; round++ {
+				db := readyDB(t, c, nil, replica.ReadFunctions(fn))
+				stmts := []string{"SELECT " + fn + "(1)"}
+				if k != testcluster.MySQL {
+					stmts = append(stmts, "INSERT INTO "+table+" (k) VALUES ('c') RETURNING id")
+				}
+				var wg sync.WaitGroup
+				stop := make(chan struct{})
+				for g := 0; g < 8; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx, cancel := context.WithTimeout(consistency.WithSession(context.Background()), seamWait)
+						defer cancel()
+						for i := 0; ; i++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							rows, err := db.QueryContext(ctx, stmts[(g+i)%len(stmts)])
+							if err != nil {
+								if errors.Is(err, replica.ErrClosed) {
+									return
+								}
+								continue
+							}
+							for rows.Next() {
+							}
+							rows.Close()
+						}
+					}()
+				}
+				time.Sleep(time.Duration(100+round*37) * time.Millisecond)
+				closed := make(chan error, 1)
+				go func() { closed <- db.Close() }()
+				select {
+				case <-closed:
+				case <-time.After(seamWait):
+					close(stop)
+					t.Fatalf("Close hung")
+				}
+				seen, stack := 0, ""
+				for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+					buf := make([]byte, 1<<20)
+					buf = buf[:runtime.Stack(buf, true)]
+					for _, g := range bytes.Split(buf, []byte("\n\n")) {
+						if bytes.Contains(g, []byte("created by github.com/sqlreplica/sqlreplica/replica.(*DB).afterRows")) {
+							seen, stack = seen+1, string(g)
+						}
+					}
+				}
+				close(stop)
+				wg.Wait()
+				require.Zero(t, seen, "round %d: a goroutine of the DB was running after Close returned:\n%s", round, stack)
+			}
 		})
 	}
 }
