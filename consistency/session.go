@@ -259,6 +259,12 @@ func (s *Session) resolveOne(ctx context.Context, p *laterPos) error {
 		s.mu.Lock()
 		p.busy = nil
 		close(busy)
+		if err != nil && ctx.Err() != nil {
+			// The caller's context ended: no verdict on the position,
+			// which stays to be read by the next caller.
+			s.mu.Unlock()
+			return err
+		}
 		s.removeLocked(p)
 		switch {
 		case err != nil:

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -39,7 +40,7 @@ func (db *DB) position(ctx context.Context, n *node) (consistency.Token, error) 
 	case router.PostgreSQL:
 		var lsnText, system string
 		var tli, block, segment int64
-		if err := n.db.QueryRowContext(ctx, pgPosition).Scan(&lsnText, &tli, &system, &block, &segment); err != nil {
+		if err := n.positions().QueryRowContext(ctx, pgPosition).Scan(&lsnText, &tli, &system, &block, &segment); err != nil {
 			return consistency.Token{}, err
 		}
 		lsn, err := consistency.ParseLSN(lsnText)
@@ -49,7 +50,7 @@ func (db *DB) position(ctx context.Context, n *node) (consistency.Token, error) 
 		sys, _ := strconv.ParseUint(system, 10, 64)
 		return consistency.PostgresToken(sys, uint32(tli), pageStart(lsn, block, segment)), nil
 	case router.MySQL, router.MariaDB:
-		vars, err := dbvars.Read(ctx, n.db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'gtid_executed', 'gtid_binlog_pos')")
+		vars, err := dbvars.Read(ctx, n.positions(), "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'gtid_executed', 'gtid_binlog_pos')")
 		if err != nil {
 			return consistency.Token{}, err
 		}
@@ -59,6 +60,16 @@ func (db *DB) position(ctx context.Context, n *node) (consistency.Token, error) 
 		return consistency.MySQLToken(vars["gtid_executed"])
 	}
 	return consistency.Token{}, errNoPositions
+}
+
+// positions returns the pool to read n's replication position from: its
+// own small pool when it has one, so that the read never waits for a
+// connection the caller holds.
+func (n *node) positions() *sql.DB {
+	if n.aside != nil {
+		return n.aside
+	}
+	return n.db
 }
 
 // pageStart moves an insert position that sits just past a WAL page header
@@ -104,9 +115,14 @@ func (db *DB) primaryPosition(ctx context.Context, n *node, since time.Time) (co
 			return p, nil
 		}
 		pp.mu.Unlock()
-		v, err, _ := pp.group.Do(n.name, func() (any, error) {
+		// The shared read is bounded by its own timeout and by Close, not by
+		// the first caller's context: one hurried caller must not fail the
+		// others. Each caller waits no longer than its own context allows.
+		ch := pp.group.DoChan(n.name, func() (any, error) {
+			rctx, cancel := context.WithTimeout(db.life, positionTimeout)
+			defer cancel()
 			start := time.Now()
-			t, err := db.position(ctx, n)
+			t, err := db.position(rctx, n)
 			if err != nil {
 				return nil, err
 			}
@@ -117,15 +133,24 @@ func (db *DB) primaryPosition(ctx context.Context, n *node, since time.Time) (co
 			pp.mu.Unlock()
 			return posAt{t, start}, nil
 		})
-		if err != nil {
-			return consistency.Token{}, err
+		var res singleflight.Result
+		select {
+		case res = <-ch:
+		case <-ctx.Done():
+			return consistency.Token{}, ctx.Err()
 		}
-		if r := v.(posAt); !r.at.Before(since) {
+		if res.Err != nil {
+			return consistency.Token{}, res.Err
+		}
+		if r := res.Val.(posAt); !r.at.Before(since) {
 			return r.pos, nil
 		}
 	}
 	return consistency.Token{}, errors.New("replica: the primary's position could not be read fresh")
 }
+
+// positionTimeout bounds one read of a node's replication position.
+const positionTimeout = 5 * time.Second
 
 // primaryHas reports whether writer n has reached need: a token it has not
 // reached is forged, or from another cluster or timeline, and no replica can

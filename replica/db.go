@@ -45,20 +45,29 @@ type DB struct {
 	log     *slog.Logger
 	cfg     config
 
-	funcs     funcLearner        // catalog lookups of functions (functions.go)
-	life      context.Context    // ends when Close begins
-	stop      context.CancelFunc // ends life: stops background goroutines
-	wg        sync.WaitGroup     // background goroutines
-	failover  *failover          // nil unless a FailoverPolicy has After set
-	pp        primaryPos         // the primary's position, for read-your-writes
+	funcs funcLearner        // catalog lookups of functions (functions.go)
+	stmts stmtClasses        // what PrepareContext's statements are (stmts.go)
+	life  context.Context    // ends when Close begins
+	stop  context.CancelFunc // ends life: stops background goroutines
+	// bgMu orders starting background work (wg.Add, read-locked) after
+	// Close has set closed (write-locked), so that wg.Wait sees it all.
+	bgMu      sync.RWMutex
+	wg        sync.WaitGroup // background goroutines
+	failover  *failover      // nil unless a FailoverPolicy has After set
+	pp        primaryPos     // the primary's position, for read-your-writes
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // node is one pool and its name in errors and logs.
 type node struct {
-	name     string
-	db       *sql.DB
+	name string
+	db   *sql.DB
+	// aside is a small pool of the node's own, apart from the
+	// application's (the health checks'), for the library's short reads of
+	// replication positions, so that they never wait for a connection the
+	// caller holds; nil: db.
+	aside    *sql.DB
 	idx      int // in DB.all and in health snapshots
 	inFlight atomic.Int64
 }
@@ -151,6 +160,9 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	hn := make([]health.Node, len(db.all))
 	for i, n := range db.all {
 		hn[i] = health.Node{Name: n.name, DB: n.db, Primary: i == 0}
+		if db.cfg.checkPools != nil && db.cfg.checkPools[i] != nil {
+			n.aside = db.cfg.checkPools[i]
+		}
 		if db.cfg.checkPools != nil {
 			hn[i].Check = db.cfg.checkPools[i]
 		}
@@ -383,7 +395,9 @@ func (db *DB) nodes() []*node { return db.all }
 // what the first returned.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.bgMu.Lock() // no background work starts once closed is set
 		db.closed.Store(true)
+		db.bgMu.Unlock()
 		db.stop()
 		db.wg.Wait()
 		if db.owned {

@@ -138,6 +138,9 @@ func decide(in decisionInput) decision {
 		}
 		return decision{target: toReplica, reason: reasonRead, isolate: in.declared}
 	}
+	// Only a statement that runs isolates: preparing runs no function, and a
+	// statement prepared on a connection of its own would die with it.
+	isolate := in.declared && in.caller == callStatement
 	var r reason
 	switch {
 	case in.caller == callConn:
@@ -176,5 +179,5 @@ func decide(in decisionInput) decision {
 	if r != 0 {
 		return decision{target: toPrimary, reason: r}
 	}
-	return decision{target: toReplica, reason: reasonRead, isolate: in.declared}
+	return decision{target: toReplica, reason: reasonRead, isolate: isolate}
 }

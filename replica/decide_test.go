@@ -67,7 +67,8 @@ func checkDecision(t *testing.T, in decisionInput, d decision) {
 	// A read that relies on a declared function runs on a replica on a
 	// connection of its own (in a transaction: the transaction's is closed
 	// at its end); nothing else needs one.
-	require.Equal(t, d.target == toReplica && in.declared, d.isolate, where)
+	require.Equal(t, d.target == toReplica && in.declared && (in.caller == callStatement || in.caller == callInReplicaTx),
+		d.isolate, where)
 	switch {
 	case in.caller == callInReplicaTx:
 		if mayWrite {

@@ -103,11 +103,16 @@ func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 		return nil, ErrClosed
 	}
 	var st *sql.Stmt
-	err := db.route(ctx, db.classOf(callPrepare, query), captureNone, func(ctx context.Context, _ *node, q querier) (err error) {
+	in := db.classOf(callPrepare, query)
+	err := db.route(ctx, in, captureNone, func(ctx context.Context, _ *node, q querier) (err error) {
 		st, err = q.PrepareContext(ctx, query)
 		return err
 	})
-	return st, err
+	if err != nil {
+		return nil, err
+	}
+	db.stmts.add(st, in)
+	return st, nil
 }
 
 // Prepare is [DB.PrepareContext] with context.Background.

@@ -377,7 +377,9 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 	// 1. The pinned replica, while it has what the session needs.
 	if p := r.need.Pinned; p != "" {
 		for j, n := range v.rnodes {
-			if n.name == p && usable(j) && pos(n).Covers(need) {
+			// The floor too: a concurrent read of the session on the
+			// primary may have raised it since the session was pinned here.
+			if n.name == p && usable(j) && pos(n).Covers(need.Merge(r.need.Floor)) {
 				if out, err := tryAt(j, consistency.Token{}); out != moveOn {
 					return out, err
 				}
@@ -543,9 +545,7 @@ func (db *DB) callIsolated(ctx context.Context, n *node, fn runFn) error {
 // statement on it returned, then ends the statement's context and, with a
 // completion time, closes done.
 func (db *DB) afterRows(conn *sql.Conn, stop func() bool, cancel context.CancelFunc, done func(time.Time)) {
-	db.wg.Add(1)
-	go func() {
-		defer db.wg.Done()
+	end := func() {
 		conn.Close() // waits until the caller has closed the rows
 		completed := time.Now()
 		stop()
@@ -553,6 +553,20 @@ func (db *DB) afterRows(conn *sql.Conn, stop func() bool, cancel context.CancelF
 		if done != nil {
 			done(completed)
 		}
+	}
+	db.bgMu.RLock()
+	if db.closed.Load() {
+		// Close has begun, and ends the statement's context (which closes
+		// its rows) without waiting for this: end it here.
+		db.bgMu.RUnlock()
+		end()
+		return
+	}
+	db.wg.Add(1)
+	db.bgMu.RUnlock()
+	go func() {
+		defer db.wg.Done()
+		end()
 	}()
 }
 

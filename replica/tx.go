@@ -204,10 +204,24 @@ func (tx *Tx) Prepare(query string) (*sql.Stmt, error) {
 // StmtContext returns a transaction-specific copy of a statement prepared
 // with [DB.PrepareContext]. The statement must have been prepared on the
 // transaction's node (a write statement and a read-write transaction are both
-// on the primary). A statement prepared by [DB.PrepareContext] was checked
-// when it was prepared: one prepared on the primary may write, so a
-// transaction on a replica cannot use it.
+// on the primary). In a transaction routed as a read, a statement that may
+// write (or that this DB did not prepare, whose class it cannot know) gives a
+// *sql.Stmt whose every use fails with [ErrWriteOnReplica]; nothing is sent.
 func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	if tx.read {
+		in, ok := tx.db.stmts.of(stmt)
+		in.caller = callInReplicaTx
+		if !ok {
+			in.class = router.Write // not prepared by this DB: its class is not known
+		}
+		d := decide(in)
+		if d.target == refuse {
+			return tx.tx.StmtContext(errrow.Ctx(refusal(d)), stmt) // a Stmt that fails with it
+		}
+		if d.isolate {
+			tx.tainted.Store(true)
+		}
+	}
 	return tx.tx.StmtContext(ctx, stmt)
 }
 

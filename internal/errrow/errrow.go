@@ -37,6 +37,10 @@ type noDriver struct{}
 
 func (noDriver) Open(string) (driver.Conn, error) { return nil, errNoConn }
 
+// Ctx returns a context that is already done with err: database/sql hands
+// its Err to whatever it was asked to do (Tx.StmtContext's sticky error).
+func Ctx(err error) context.Context { return doneCtx{err: err} }
+
 // doneCtx is a context that is already done with err.
 type doneCtx struct{ err error }
 
