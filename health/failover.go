@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/internal/redact"
@@ -35,7 +39,10 @@ type FailoverConfig struct {
 	// Nodes lists every node, in the snapshot's order.
 	Nodes []FailoverNode
 	// ReplicationUser and ReplicationPassword are what the replicas log in
-	// to the new primary with. They are quoted, never pasted, into SQL.
+	// to the new primary with. They are quoted, never pasted, into SQL. The
+	// password may be at most 96 characters on MariaDB (MASTER_PASSWORD) and
+	// 32 on MySQL (SOURCE_PASSWORD): a longer one is refused before anything
+	// is changed.
 	ReplicationUser     string
 	ReplicationPassword string
 	// CatchUp bounds the wait for the candidate to apply what it received
@@ -106,6 +113,9 @@ func Failover(ctx context.Context, snap Snapshot, d router.Dialect, cfg Failover
 	target := cfg.Nodes[cand]
 	if target.Host == "" || target.Port <= 0 || target.Port > 65535 || strings.ContainsRune(target.Host, 0) {
 		return res, fmt.Errorf("health: fail-over node %s has no usable address", target.Name)
+	}
+	if err := checkPassword(d, cfg.ReplicationPassword); err != nil {
+		return res, err
 	}
 	if cfg.CatchUp <= 0 {
 		cfg.CatchUp = 30 * time.Second
@@ -215,11 +225,14 @@ func repoint(ctx context.Context, d router.Dialect, n, primary FailoverNode, cfg
 			conninfoQuote(primary.Host), primary.Port, conninfoQuote(cfg.ReplicationUser),
 			conninfoQuote(cfg.ReplicationPassword), conninfoQuote(n.Name))
 		if _, err := n.Admin.ExecContext(ctx, "ALTER SYSTEM SET primary_conninfo = "+pgQuote(conninfo)); err != nil {
-			return err
+			return passwordStatementError("ALTER SYSTEM SET primary_conninfo", err)
 		}
 		_, err := n.Admin.ExecContext(ctx, "SELECT pg_reload_conf()")
 		return err
 	case router.MariaDB, router.MySQL:
+		if err := checkPassword(d, cfg.ReplicationPassword); err != nil {
+			return err
+		}
 		conn, err := n.Admin.Conn(ctx)
 		if err != nil {
 			return err
@@ -242,7 +255,7 @@ func repoint(ctx context.Context, d router.Dialect, n, primary FailoverNode, cfg
 		for i, s := range stmts {
 			if _, err := conn.ExecContext(ctx, s); err != nil {
 				if i == 1 {
-					return errors.New("CHANGE MASTER/REPLICATION SOURCE failed: " + hidePassword(err.Error(), cfg.ReplicationPassword))
+					return passwordStatementError("CHANGE MASTER/REPLICATION SOURCE", err)
 				}
 				return err
 			}
@@ -279,12 +292,49 @@ func mysqlQuote(s string, backslashEscapes bool) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// hidePassword removes a password from an error message.
-func hidePassword(msg, password string) string {
-	if password == "" {
-		return msg
+// ErrPasswordTooLong is returned by [Failover], before anything is changed,
+// when the replication password is longer than the server's CHANGE
+// statement takes. Its text never quotes the password.
+var ErrPasswordTooLong = errors.New("health: replication password too long")
+
+// checkPassword refuses a replication password the dialect's CHANGE
+// statement would refuse: MariaDB's MASTER_PASSWORD takes at most 96
+// characters, MySQL's SOURCE_PASSWORD 32.
+func checkPassword(d router.Dialect, password string) error {
+	limit := 0
+	switch d {
+	case router.MariaDB:
+		limit = 96
+	case router.MySQL:
+		limit = 32
 	}
-	return strings.ReplaceAll(msg, password, "***")
+	if limit > 0 && utf8.RuneCountInString(password) > limit {
+		return fmt.Errorf("%w: %s takes at most %d characters", ErrPasswordTooLong, d, limit)
+	}
+	return nil
+}
+
+// passwordStatementError is the error of stmt, a statement that carried the
+// replication password: the server's message may quote the password, whole
+// or cut short, so it is dropped by construction. What is kept is a fixed
+// description, the error number and SQLSTATE (MySQL, MariaDB) or the SQLSTATE
+// and severity (PostgreSQL), in a driver error of the same type whose
+// message says it was redacted, so that errors.As still finds it. An error
+// that is not the server's (a connection failure, the caller's context
+// ending) has no server text and is kept, redacted as every error is.
+func passwordStatementError(stmt string, err error) error {
+	const gone = "(server message redacted: the statement held the replication password)"
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Errorf("health: %s failed: %w", stmt,
+			&mysql.MySQLError{Number: me.Number, SQLState: me.SQLState, Message: gone})
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("health: %s failed: %w", stmt,
+			&pgconn.PgError{Severity: pe.Severity, SeverityUnlocalized: pe.SeverityUnlocalized, Code: pe.Code, Message: gone})
+	}
+	return fmt.Errorf("health: %s failed: %w", stmt, redact.Error(err))
 }
 
 func connReplicaStatus(ctx context.Context, conn *sql.Conn) (map[string]string, error) {

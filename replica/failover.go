@@ -35,12 +35,22 @@ type FailoverConfig struct {
 // FailoverPolicy configures the fail-over helper: [DB.Failover], and, when
 // cfg.After is set, an automatic fail-over once the primary has been
 // unreachable that long. See [health.Failover] for what it does and when it
-// refuses. A negative After or CatchUp is an error.
+// refuses. A negative After or CatchUp, or a node with an empty Host (or
+// one holding a NUL) or a Port outside 1 to 65535, is an error.
 func FailoverPolicy(cfg FailoverConfig) Option {
 	return func(c *config) error {
 		if cfg.After < 0 || cfg.CatchUp < 0 {
 			return badOption("FailoverPolicy: negative After (%v) or CatchUp (%v)", cfg.After, cfg.CatchUp)
 		}
+		for i, n := range cfg.Nodes {
+			if n.Host == "" || strings.ContainsRune(n.Host, 0) {
+				return badOption("FailoverPolicy: Nodes[%d] has no usable Host", i)
+			}
+			if n.Port < 1 || n.Port > 65535 {
+				return badOption("FailoverPolicy: Nodes[%d] has Port %d, not 1 to 65535", i, n.Port)
+			}
+		}
+		cfg.Nodes = append([]health.FailoverNode(nil), cfg.Nodes...)
 		c.failover = &cfg
 		return nil
 	}

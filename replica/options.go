@@ -230,12 +230,13 @@ func Balance(b router.Balancer) Option {
 
 // Weights gives each replica, in the order given to [New] or [Open], its
 // weight for [router.Weighted] (default 1 each). Every weight must be at
-// least 1, and there may not be more weights than replicas.
+// least 1 and at most [router.MaxWeight] (1<<20), and there may not be more
+// weights than replicas.
 func Weights(w ...int) Option {
 	return func(c *config) error {
 		for i, x := range w {
-			if x < 1 {
-				return badOption("Weights: weight %d is %d, not at least 1", i, x)
+			if x < 1 || x > router.MaxWeight {
+				return badOption("Weights: weight %d is %d, not 1 to %d", i, x, router.MaxWeight)
 			}
 		}
 		c.weights = append([]int(nil), w...)

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
@@ -79,6 +80,9 @@ func TestEveryOptionValidates(t *testing.T) {
 		{"Weights more than replicas", replica.Weights(1, 2, 3), false},
 		{"Weights zero", replica.Weights(1, 0), false},
 		{"Weights negative", replica.Weights(-1), false},
+		{"Weights MaxWeight", replica.Weights(router.MaxWeight, 1), true},
+		{"Weights above MaxWeight", replica.Weights(router.MaxWeight+1, 1), false},
+		{"Weights MaxInt", replica.Weights(math.MaxInt, 1), false},
 		{"LagAlert zero is off", replica.LagAlert(0), true},
 		{"LagAlert", replica.LagAlert(time.Second), true},
 		{"LagAlert negative", replica.LagAlert(-time.Second), false},
@@ -87,12 +91,21 @@ func TestEveryOptionValidates(t *testing.T) {
 		{"CheckPools", replica.CheckPools(p, nil, r2), true},
 		{"CheckPools too few", replica.CheckPools(p), false},
 		{"CheckPools none", replica.CheckPools(), false},
-		{"FailoverPolicy manual", replica.FailoverPolicy(replica.FailoverConfig{Nodes: make([]health.FailoverNode, 3)}), true},
+		{"FailoverPolicy manual", replica.FailoverPolicy(replica.FailoverConfig{Nodes: fnodes(3)}), true},
 		{"FailoverPolicy automatic", replica.FailoverPolicy(replica.FailoverConfig{After: time.Second, CatchUp: time.Second,
-			Nodes: make([]health.FailoverNode, 3)}), true},
-		{"FailoverPolicy negative After", replica.FailoverPolicy(replica.FailoverConfig{After: -1, Nodes: make([]health.FailoverNode, 3)}), false},
-		{"FailoverPolicy negative CatchUp", replica.FailoverPolicy(replica.FailoverConfig{CatchUp: -1, Nodes: make([]health.FailoverNode, 3)}), false},
-		{"FailoverPolicy wrong node count", replica.FailoverPolicy(replica.FailoverConfig{Nodes: make([]health.FailoverNode, 2)}), false},
+			Nodes: fnodes(3)}), true},
+		{"FailoverPolicy negative After", replica.FailoverPolicy(replica.FailoverConfig{After: -1, Nodes: fnodes(3)}), false},
+		{"FailoverPolicy negative CatchUp", replica.FailoverPolicy(replica.FailoverConfig{CatchUp: -1, Nodes: fnodes(3)}), false},
+		{"FailoverPolicy empty Host", replica.FailoverPolicy(replica.FailoverConfig{Nodes: withNode(fnodes(3), 1, "", 5432)}), false},
+		{"FailoverPolicy NUL in Host", replica.FailoverPolicy(replica.FailoverConfig{Nodes: withNode(fnodes(3), 2, "h\x00", 5432)}), false},
+		{"FailoverPolicy Port zero", replica.FailoverPolicy(replica.FailoverConfig{Nodes: withNode(fnodes(3), 0, "h", 0)}), false},
+		{"FailoverPolicy Port negative", replica.FailoverPolicy(replica.FailoverConfig{Nodes: withNode(fnodes(3), 1, "h", -1)}), false},
+		{"FailoverPolicy Port 65536", replica.FailoverPolicy(replica.FailoverConfig{Nodes: withNode(fnodes(3), 1, "h", 65536)}), false},
+		{"FailoverPolicy Port 70000", replica.FailoverPolicy(replica.FailoverConfig{Nodes: withNode(fnodes(3), 2, "h", 70000)}), false},
+		{"FailoverPolicy Port 1 and 65535", replica.FailoverPolicy(replica.FailoverConfig{
+			Nodes: withNode(withNode(fnodes(3), 1, "h", 1), 2, "h", 65535)}), true},
+		{"FailoverPolicy zero nodes", replica.FailoverPolicy(replica.FailoverConfig{Nodes: make([]health.FailoverNode, 3)}), false},
+		{"FailoverPolicy wrong node count", replica.FailoverPolicy(replica.FailoverConfig{Nodes: fnodes(2)}), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,4 +120,19 @@ func TestEveryOptionValidates(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+// fnodes returns n fail-over nodes with usable addresses.
+func fnodes(n int) []health.FailoverNode {
+	out := make([]health.FailoverNode, n)
+	for i := range out {
+		out[i] = health.FailoverNode{Host: "127.0.0.1", Port: 5432 + i}
+	}
+	return out
+}
+
+// withNode sets node i of nodes to host:port and returns nodes.
+func withNode(nodes []health.FailoverNode, i int, host string, port int) []health.FailoverNode {
+	nodes[i].Host, nodes[i].Port = host, port
+	return nodes
 }

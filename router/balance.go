@@ -9,7 +9,9 @@ import (
 // Candidate is a replica a [Balancer] may pick for a read.
 type Candidate struct {
 	Name string
-	// Weight is the replica's share for [Weighted] (at least 1).
+	// Weight is the replica's share for [Weighted]: 1 to [MaxWeight].
+	// [Weighted] reads a weight below 1 as 1 and one above MaxWeight as
+	// MaxWeight.
 	Weight int
 	// Latency is a moving average of the replica's health checks' round
 	// trips.
@@ -98,22 +100,35 @@ func (lowestLag) Pick(c []Candidate) int {
 	return best
 }
 
+// MaxWeight is the largest weight [Weighted] tells apart: 1<<20.
+const MaxWeight = 1 << 20
+
 // Weighted returns a Balancer that picks a replica at random in proportion
-// to its weight.
+// to its weight, read as at least 1 and at most [MaxWeight], so that any
+// weights, huge, zero or negative, give a pick and never a panic.
 func Weighted() Balancer { return weighted{} }
 
 type weighted struct{}
 
+// weight is c's weight clamped to 1..MaxWeight.
+func (c *Candidate) weight() uint64 {
+	return uint64(min(max(c.Weight, 1), MaxWeight))
+}
+
 func (weighted) Pick(c []Candidate) int {
-	total := 0
+	// At most MaxWeight (2^20) per candidate: the sum overflows a uint64
+	// only past 2^44 candidates.
+	var total uint64
 	for i := range c {
-		total += max(c[i].Weight, 1)
+		total += c[i].weight()
 	}
-	r := rand.IntN(total)
+	r := rand.Uint64N(total)
 	for i := range c {
-		if r -= max(c[i].Weight, 1); r < 0 {
+		w := c[i].weight()
+		if r < w {
 			return i
 		}
+		r -= w
 	}
 	return len(c) - 1
 }

@@ -1,6 +1,8 @@
 package router_test
 
 import (
+	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,4 +80,46 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return string(rune('0'+n/10)) + string(rune('0'+n%10))
+}
+
+// TestWeightedNeverPanics passes weights whose sum overflows an int, zero
+// and negative weights straight to Weighted: every pick is an index in
+// range, weights are clamped to 1..MaxWeight, and no input panics.
+func TestWeightedNeverPanics(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		weights []int
+		want    int // index that must win most picks, or -1
+	}{
+		{"two MaxInt", []int{math.MaxInt, math.MaxInt}, -1},
+		{"MaxInt and 1", []int{math.MaxInt, 1}, 0},
+		{"MinInt and MaxInt", []int{math.MinInt, math.MaxInt}, 1},
+		{"zero", []int{0, 0, 0}, -1},
+		{"negative", []int{-1, -5, math.MinInt}, -1},
+		{"one", []int{math.MaxInt}, 0},
+		{"many MaxInt", slices.Repeat([]int{math.MaxInt}, 1000), -1},
+		{"above MaxWeight reads as MaxWeight", []int{router.MaxWeight * 4, router.MaxWeight}, -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := make([]router.Candidate, len(tt.weights))
+			for i, w := range tt.weights {
+				c[i] = router.Candidate{Weight: w, InFlight: new(atomic.Int64)}
+			}
+			seen := map[int]int{}
+			require.NotPanics(t, func() {
+				for range 2000 {
+					seen[router.Weighted().Pick(c)]++
+				}
+			})
+			for i, n := range seen {
+				require.True(t, i >= 0 && i < len(c), "pick %d out of range", i)
+				if tt.want >= 0 && i != tt.want {
+					require.Less(t, n, 20, "weights %v: %v", tt.weights[:min(len(tt.weights), 3)], seen)
+				}
+			}
+			if tt.want < 0 && len(c) == 2 {
+				require.Greater(t, seen[1], 500, "equal clamped weights must share: %v", seen)
+			}
+		})
+	}
 }

@@ -14,10 +14,13 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 )
 
 // IsConn reports whether err means the connection to the server failed or
-// the server is going away, rather than that the statement failed.
+// the server is going away, rather than that the statement failed. A
+// connect failure is one before and after [redact.Error].
 func IsConn(err error) bool {
 	if err == nil {
 		return false
@@ -28,7 +31,7 @@ func IsConn(err error) bool {
 		return true
 	}
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || pgconn.SafeToRetry(err) {
+	if errors.As(err, &ce) || errors.Is(err, redact.ErrConnect) || pgconn.SafeToRetry(err) {
 		return true
 	}
 	var ne net.Error

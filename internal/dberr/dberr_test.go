@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sqlreplica/sqlreplica/internal/dberr"
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 )
 
 // TestJudge: whose fault a failure is, by type and code, and never the
@@ -69,4 +70,30 @@ func TestIsStatementError(t *testing.T) {
 	require.False(t, dberr.IsStatementError(&pgconn.PgError{Code: "57P01"}), "a shutdown is no verdict on the statement")
 	require.False(t, dberr.IsStatementError(context.Canceled), "a cancelled write may have been applied")
 	require.False(t, dberr.IsStatementError(io.EOF))
+}
+
+// TestJudgeSeesARedactedConnectFailureAsDown: the replica package redacts
+// a driver's error before it judges it (route.go), the health probe judges
+// first: either order must see a failed connection attempt as Down, and a
+// caller's own deadline as Final.
+func TestJudgeSeesARedactedConnectFailureAsDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, raw := pgconn.Connect(ctx, "postgres://u:Zq7Secret@127.0.0.1:1/Zq7Secret")
+	require.Error(t, raw)
+	red := redact.Error(raw)
+	require.NotContains(t, red.Error(), "Zq7Secret")
+	for _, err := range []error{raw, red, fmt.Errorf("replica: primary: %w", red), redact.Error(red)} {
+		require.True(t, dberr.IsConn(err), "%v", err)
+		require.Equal(t, dberr.Down, dberr.Judge(context.Background(), err), "%v", err)
+		require.False(t, dberr.IsStatementError(err))
+	}
+
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	_, raw = pgconn.Connect(done, "postgres://u:x@127.0.0.1:1/db")
+	require.Error(t, raw)
+	red = redact.Error(raw)
+	require.ErrorIs(t, red, context.Canceled)
+	require.Equal(t, dberr.Final, dberr.Judge(context.Background(), red), "%v", red)
 }

@@ -18,11 +18,36 @@
 //     because a caller's %v of an unwrapped inner error would print the
 //     string. The original is never reachable through errors.Unwrap,
 //     errors.Is or errors.As.
-//   - Every other error is returned unchanged. Connection errors keep the
-//     address they dialled and pgconn's ConnectError keeps the user and
-//     database names it prints from the parsed configuration: neither holds a
-//     password, and an operator needs the address to find a wrong port.
-//     Server errors keep the server's text.
+//   - A failed connection attempt ([pgconn.ConnectError] anywhere in the
+//     chain) becomes an error wrapping [ErrConnect] whose text is
+//     "failed to connect to HOST:PORT[, HOST:PORT…]: CAUSE[; CAUSE…]". A
+//     connection string with an unescaped "/" in its password
+//     ("postgres://app:1234/secret@h/db") parses without error, with the
+//     user name as the host, the digits as the port and the rest of the
+//     password in the database name, which ConnectError prints: so the user
+//     and database names are dropped, and only these are kept:
+//   - HOST is the configured host (and each fallback's) when it is an IP
+//     address, a syntactically valid host name (RFC 1123 labels) or an
+//     absolute unix socket path of letters, digits and "._-/"; otherwise it
+//     reads "(host redacted)". In a URL, the host comes after the last "@"
+//     of the authority, so a password cut short by "/", "?" or "#" leaves
+//     the user name, not the password, as host; a keyword/value string whose
+//     password holds an unquoted " host=word" would show word. PORT, a
+//     number, is always kept: in the misparse above, it is the password's
+//     leading digits (at most five), the one part of a password that can
+//     show.
+//   - A CAUSE is kept only when it is a network error (a *net.OpError or
+//     *net.DNSError whose every address and name passes the same host rule;
+//     kept whole, so errors.As finds it), a syscall.Errno (so
+//     errors.Is(err, syscall.ECONNREFUSED) holds), a context error, io.EOF
+//     or io.ErrUnexpectedEOF, or a server error: a new *pgconn.PgError with
+//     the server's Code and Severity only and a fixed Message, because the
+//     server's message quotes the user name and unknown startup parameters,
+//     which a misparsed string can fill with its password. Every other
+//     cause (TLS, authentication, the wrappers pgconn adds) is dropped with
+//     its text; with no cause kept, CAUSE reads "(cause redacted)".
+//   - Every other error is returned unchanged. Server errors keep the
+//     server's text.
 package redact
 
 import (
@@ -44,8 +69,9 @@ func (configError) Unwrap() error { return ErrConnString }
 
 // Error returns err with any text taken from a connection string removed:
 // nil for nil, a fixed-text error wrapping [ErrConnString] when err comes
-// from parsing a connection string (see the package comment), and err itself
-// otherwise. It is idempotent and safe for concurrent use.
+// from parsing a connection string, a redacted error wrapping [ErrConnect]
+// when err holds a failed connection attempt (see the package comment), and
+// err itself otherwise. It is idempotent and safe for concurrent use.
 func Error(err error) error {
 	if err == nil {
 		return nil
@@ -59,6 +85,14 @@ func Error(err error) error {
 	var pce *pgconn.ParseConfigError
 	if errors.As(err, &pce) {
 		return configError{}
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return connect(ce)
+	}
+	var done *connectError
+	if errors.As(err, &done) {
+		return done // a wrapper's text is not known to be clean
 	}
 	return err
 }

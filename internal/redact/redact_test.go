@@ -1,14 +1,19 @@
 package redact
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
 )
 
 const secret = "Zq7Secret"
@@ -96,5 +101,91 @@ func TestErrorKeepsOtherErrors(t *testing.T) {
 	}
 	if Error(nil) != nil || Config(nil) != nil {
 		t.Error("nil not kept")
+	}
+}
+
+// misparsedDSNs parse without error although their password holds an
+// unescaped "/": pgx takes the user name as the host, the digits as the port
+// and the rest of the password as the database name, which ConnectError
+// prints. The last one is a plain string whose database name is the secret,
+// on a port nothing listens at.
+var misparsedDSNs = []string{
+	"postgres://app:/" + secret + "@127.0.0.1:5432/db?connect_timeout=2",
+	"postgres://app:1234/" + secret + "@127.0.0.1:5432/db?connect_timeout=2",
+	"postgres://" + secret + ":x@127.0.0.1:1/" + secret + "?connect_timeout=2",
+}
+
+func TestErrorHidesConnectErrorsOfMisparsedStrings(t *testing.T) {
+	for _, dsn := range misparsedDSNs {
+		t.Run(dsn, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_, raw := pgconn.Connect(ctx, dsn)
+			require.Error(t, raw)
+			var ce *pgconn.ConnectError
+			require.ErrorAs(t, raw, &ce)
+			require.Contains(t, raw.Error(), secret, "the raw error tests nothing")
+			for _, err := range []error{Error(raw), Error(fmt.Errorf("ping: %w", raw)), Error(Error(raw)),
+				Error(fmt.Errorf("wrapped: %w", Error(raw)))} {
+				t.Log(err)
+				require.ErrorIs(t, err, ErrConnect)
+				require.NotErrorIs(t, err, ErrConnString)
+				require.False(t, errors.As(err, &ce), "the ConnectError is reachable")
+				for e := err; e != nil; e = errors.Unwrap(e) {
+					require.NotContains(t, fmt.Sprintf("%v %+v %#v", e, e, e), secret)
+				}
+				var all []error
+				var visit func(error)
+				visit = func(e error) {
+					if e == nil {
+						return
+					}
+					all = append(all, e)
+					switch u := e.(type) {
+					case interface{ Unwrap() error }:
+						visit(u.Unwrap())
+					case interface{ Unwrap() []error }:
+						for _, x := range u.Unwrap() {
+							visit(x)
+						}
+					}
+				}
+				visit(err)
+				for _, e := range all {
+					require.NotContains(t, fmt.Sprintf("%v %+v", e, e), secret)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorKeepsWhatAConnectFailureNeeds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, raw := pgconn.Connect(ctx, "postgres://u:"+secret+"@127.0.0.1:1/"+secret)
+	require.Error(t, raw)
+	err := Error(raw)
+	t.Log(err)
+	require.ErrorIs(t, err, ErrConnect)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	require.Contains(t, err.Error(), "127.0.0.1:1")
+	require.NotContains(t, err.Error(), secret)
+	require.NotContains(t, err.Error(), "user=")
+}
+
+func TestSafeHost(t *testing.T) {
+	for _, tt := range []struct {
+		h  string
+		ok bool
+	}{
+		{"127.0.0.1", true}, {"::1", true}, {"db-1.example.com", true}, {"app", true}, {"app.", true},
+		{"/var/run/postgresql", true},
+		{"", false}, {"-x", false}, {"x-", false}, {"a..b", false}, {"a b", false}, {"Zq7@Secret", false},
+		{"p%41ss", false}, {strings.Repeat("a", 64), false}, {"/tmp/a b", false}, {"/tmp/../x", false},
+		{"x:y", false}, {"[::1]", false},
+	} {
+		require.Equal(t, tt.ok, safeHost(tt.h), tt.h)
 	}
 }
