@@ -36,6 +36,7 @@ func failoverPolicy(t *testing.T, c *testcluster.Cluster, after time.Duration) r
 func TestAutomaticFailover(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 2})
 			var ev events
 			db := openCluster(t, c, replica.FailoverPolicy(failoverPolicy(t, c, time.Second)), replica.OnEvent(ev.add))

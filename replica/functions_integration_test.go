@@ -22,6 +22,7 @@ import (
 func TestUnknownFunctionsAreLookedUp(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c)
 			id := newIdentity(c)

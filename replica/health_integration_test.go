@@ -116,6 +116,7 @@ func nodeStatus(db *replica.DB, name string) health.Status {
 func TestReplicaDiesAndComesBack(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 2})
 			var ev events
 			db := openCluster(t, c, replica.OnEvent(ev.add))
@@ -205,6 +206,7 @@ func writeLoad(t *testing.T, db *replica.DB, table string) (stop func()) {
 func TestLaggingReplicaGetsNoReads(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 2})
 			var ev events
 			db := openCluster(t, c, replica.MaxLag(time.Second), replica.LagAlert(time.Second), replica.OnEvent(ev.add))
@@ -281,6 +283,7 @@ func isDuplicateKey(err error) bool {
 func TestWritesFollowAnExternalPromotion(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 2})
 			var ev events
 			db := openCluster(t, c, replica.OnEvent(ev.add))
@@ -381,6 +384,7 @@ func idValue(c *testcluster.Cluster, s *testcluster.Server) int {
 func TestSplitBrainRefusesWrites(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			if k == testcluster.Postgres {
 				t.Skip("a PostgreSQL standby cannot be made writable without promoting it; TestWritesFollowAnExternalPromotion covers PostgreSQL")
 			}
@@ -458,6 +462,7 @@ func requireHTTP(t *testing.T, url string, code int) {
 func TestWriteRefusedAsReadOnlyIsSafeToRetry(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 1})
 			db := openCluster(t, c)
 			table := fmt.Sprintf("ro_%d", time.Now().UnixNano())
@@ -510,6 +515,7 @@ func TestWriteRefusedAsReadOnlyIsSafeToRetry(t *testing.T) {
 func TestSlowAndBlackHoledReplica(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 			px := toxiproxy.NewProxy(srv, "replica", "127.0.0.1:0", fmt.Sprintf("127.0.0.1:%d", c.Replicas[0].Port))
@@ -566,6 +572,7 @@ func TestSlowAndBlackHoledReplica(t *testing.T) {
 func TestStatusAndAudit(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c)
 			ctx := context.Background()
@@ -609,6 +616,7 @@ func TestStatusAndAudit(t *testing.T) {
 func TestReplicationErrorIsReported(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			if k == testcluster.Postgres {
 				t.Skip("a PostgreSQL standby cannot take a conflicting write; physical replication has no apply errors to report")
 			}

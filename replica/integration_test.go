@@ -85,6 +85,7 @@ func (id *identity) who(t *testing.T, ctx context.Context, q queryRower, rest st
 func TestRoutingOnRealServers(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c)
 			id := newIdentity(c)
@@ -170,6 +171,7 @@ func TestRoutingOnRealServers(t *testing.T) {
 func TestReadThatWritesFallsBackToThePrimary(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			ctx := context.Background()
 			suffix := time.Now().UnixNano()
@@ -221,6 +223,7 @@ func waitReplicated(t *testing.T, c *testcluster.Cluster, query string, want int
 func TestKilledReplicaUnderLoad(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 2})
 			db := openCluster(t, c)
 			id := newIdentity(c)

@@ -32,6 +32,7 @@ import (
 func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c)
 			table := seamTable(t, c, db, "rv_stmt")
@@ -89,6 +90,7 @@ func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
 func TestReviewPreparedDeclaredReadIsUsable(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			setup := openCluster(t, c)
 			fn := fmt.Sprintf("rv_ident_%d", time.Now().UnixNano())
@@ -122,6 +124,7 @@ func TestReviewPreparedDeclaredReadIsUsable(t *testing.T) {
 func TestReviewConcurrentReadKeepsTheMonotonicFloor(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := lateCluster(t, k)
 			db := readyDB(t, c, nil)
 			id := newIdentity(c)
@@ -182,6 +185,7 @@ func TestReviewConcurrentReadKeepsTheMonotonicFloor(t *testing.T) {
 func TestReviewSessionReadIsNotHeldByTheCallersPrimaryConnection(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			holds := []struct {
 				name string
@@ -237,6 +241,7 @@ func TestReviewSessionReadIsNotHeldByTheCallersPrimaryConnection(t *testing.T) {
 func TestReviewEndedContextDoesNotMakeTheSessionUnsure(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := readyDB(t, c, nil)
 			id := newIdentity(c)
@@ -271,6 +276,7 @@ func TestReviewEndedContextDoesNotMakeTheSessionUnsure(t *testing.T) {
 func TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := readyDB(t, c, nil)
 			deadline := time.Now().Add(8 * time.Second)
@@ -320,6 +326,7 @@ func TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure(t *testing.T) {
 func TestReviewNoGoroutineOutlivesClose(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			// Not parallel: it looks for goroutines of every DB in the process.
 			c := clusters.Get(t, k)
 			setup := openCluster(t, c)
 			table := seamTable(t, c, setup, "rv_close")

@@ -88,6 +88,7 @@ func insertThenRead(t *testing.T, c *testcluster.Cluster, db *replica.DB, id *id
 func TestReadYourWrites(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := rywCluster(t, k)
 			db := openCluster(t, c)
 			id := newIdentity(c)
@@ -113,6 +114,7 @@ func TestReadYourWrites(t *testing.T) {
 func TestTokensCrossAnHTTPHop(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := rywCluster(t, k)
 			table := fmt.Sprintf("hop_%d", time.Now().UnixNano())
 			writer := openCluster(t, c) // two DBs: two processes
@@ -182,6 +184,7 @@ type op struct {
 func TestHistoryChecker(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 2})
 			db := openCluster(t, c)
 			id := newIdentity(c)
@@ -302,6 +305,7 @@ func history(h []op, i int) string {
 func TestWaitReplicated(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := rywCluster(t, k)
 			db := openCluster(t, c)
 			table := fmt.Sprintf("wr_%d", time.Now().UnixNano())
@@ -344,6 +348,7 @@ func TestWaitReplicated(t *testing.T) {
 func TestForgedAndForeignTokens(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c, replica.ReadYourWrites(consistency.Policy{Wait: 3 * time.Second}))
 			id := newIdentity(c)

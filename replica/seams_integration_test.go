@@ -216,6 +216,7 @@ var (
 func TestSessionReadNeverWaitsForAConnectionItHolds(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := lateCluster(t, k)
 			setup := openCluster(t, c)
 			table := seamTable(t, c, setup, "pool")
@@ -351,6 +352,7 @@ func forgedToken(t *testing.T, c *testcluster.Cluster, real consistency.Token) c
 func TestGoroutinesSharingASessionReadItsWrites(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			if k == testcluster.MySQL {
 				t.Skip("MySQL has no INSERT … RETURNING: its writes are all recorded when they return")
 			}
@@ -410,6 +412,7 @@ func TestGoroutinesSharingASessionReadItsWrites(t *testing.T) {
 func TestSessionReadsNeverGoBackInTime(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := testcluster.Start(t, k, testcluster.Options{Replicas: 1, Delay: time.Second})
 			db := openCluster(t, c, replica.ReadYourWrites(consistency.Policy{Wait: 3 * time.Second}))
 			table := seamTable(t, c, db, "mono")
@@ -500,6 +503,7 @@ func TestSessionReadsNeverGoBackInTime(t *testing.T) {
 func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := lateCluster(t, k)
 			db := openCluster(t, c, fastPrimary)
 			table := seamTable(t, c, db, "fallback")
@@ -668,6 +672,7 @@ func TestAWritesPositionIsTakenAfterItCommits(t *testing.T) {
 func TestSplitBrainSendsNoWrite(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			replicas := 1
 			if k == testcluster.Postgres {
 				replicas = 2 // one is promoted; the other stays a replica
@@ -805,6 +810,7 @@ func TestSplitBrainSendsNoWrite(t *testing.T) {
 func TestWithReplicaNeverSendsAWriteToAReplica(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c)
 			table := seamTable(t, c, db, "hint")
@@ -894,6 +900,7 @@ func TestWithReplicaNeverSendsAWriteToAReplica(t *testing.T) {
 func TestCallersDeadlineNeverMarksANodeDown(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			setup := openCluster(t, c)
 			table := seamTable(t, c, setup, "deadline")
@@ -1003,6 +1010,7 @@ func TestCallersDeadlineNeverMarksANodeDown(t *testing.T) {
 func TestRefusedReadLeavesNoLockOnTheReplica(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			db := openCluster(t, c)
 			table := seamTable(t, c, db, "seam10")
