@@ -74,4 +74,3 @@ func TestMultibyteAndHighSpaceBytes(t *testing.T) {
 		{pg, "0xA0 in a PostgreSQL name after a skimmed word", "SELECT a, b AS voilà FROM users", R, 0, 0},
 	})
 }
-
