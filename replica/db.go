@@ -299,7 +299,11 @@ func (db *DB) setDialectLocked(d router.Dialect) error {
 	if len(db.funcs.learnt) > 0 {
 		read = append(append([]string(nil), read...), db.funcs.learnt...)
 	}
-	cls, err := router.NewClassifier(d, router.Functions{Read: read, Write: db.cfg.writeFuncs})
+	write := db.cfg.writeFuncs
+	if len(db.funcs.writers) > 0 {
+		write = append(append([]string(nil), write...), db.funcs.writers...)
+	}
+	cls, err := router.NewClassifier(d, router.Functions{Read: read, Write: write})
 	if err != nil {
 		return fmt.Errorf("replica: %w", err)
 	}

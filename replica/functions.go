@@ -3,10 +3,12 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
@@ -21,6 +23,16 @@ import (
 // functions so marked), MySQL's and MariaDB's SQL_DATA_ACCESS (NO SQL,
 // READS SQL DATA: advisory only, the server does not enforce it). Declare a
 // function that lies with [WriteFunctions]: it wins.
+//
+// On PostgreSQL a user function may also take a built-in's name: lower(1)
+// calls a public.lower(int) rather than pg_catalog.lower(text), as an exact
+// argument match wins, and count(id) a user aggregate count(int). The
+// classifier cannot see that in the text, so the DB scans the primary's
+// catalog at start-up and then every minute for the names of user functions
+// and aggregates that may write (VOLATILE, or an aggregate with a VOLATILE
+// support function) and declares them Write, which wins over the built-ins:
+// a call by such a name goes to the primary, whatever its arguments. Until
+// the first scan has settled, such calls may reach a replica.
 
 const (
 	// lookupTimeout bounds one catalog lookup.
@@ -35,6 +47,11 @@ const (
 	// lookupQueue bounds the lookups waiting; more are dropped and retried
 	// when a statement calls the function again.
 	lookupQueue = 64
+	// writerScanInterval is how often the PostgreSQL catalog is scanned for
+	// user functions that may write; maxWriters bounds the names kept,
+	// those that shadow a built-in's name first.
+	writerScanInterval = time.Minute
+	maxWriters         = 10000
 )
 
 // funcLearner holds the lookups' state. Its zero value is ready; the
@@ -49,6 +66,11 @@ type funcLearner struct {
 	verdicts map[string]funcVerdict
 	learnt   []string      // functions found read-only, declared to the classifier
 	retry    time.Duration // negativeRetry; tests shorten it
+	// writers are the names of user functions that may write, from the last
+	// catalog scan, declared Write to the classifier; scans counts the scans
+	// that settled (tests wait on it).
+	writers []string
+	scans   int
 }
 
 type funcVerdict struct {
@@ -142,6 +164,105 @@ func (db *DB) startFunctionLookups(ctx context.Context) {
 	db.funcs.queue = make(chan string, lookupQueue)
 	db.wg.Add(1)
 	go db.runFunctionLookups(ctx)
+	if db.Dialect() == router.PostgreSQL {
+		db.wg.Add(1)
+		go db.runWriterScans(ctx)
+	}
+}
+
+// runWriterScans scans the PostgreSQL catalog for user functions that may
+// write at once and then every writerScanInterval, until ctx ends (Close).
+func (db *DB) runWriterScans(ctx context.Context) {
+	defer db.wg.Done()
+	tick := time.NewTicker(writerScanInterval)
+	defer tick.Stop()
+	for {
+		names, err := db.scanWriters(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			db.log.Debug("replica: user function scan failed", "err", redact.Error(err))
+		} else {
+			db.settleWriters(names)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// writersQuery lists the user functions and aggregates that may write:
+// VOLATILE ones, and aggregates (which PostgreSQL always marks IMMUTABLE)
+// with a VOLATILE support function. Names that are also a built-in's come
+// first, so that the limit drops others first.
+const writersQuery = `
+SELECT p.proname
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+LEFT JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND p.prokind IN ('f', 'a', 'w')
+  AND (p.provolatile = 'v' OR p.prokind = 'a' AND EXISTS (
+    SELECT 1 FROM pg_catalog.pg_proc s
+    WHERE s.provolatile = 'v' AND s.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn,
+      a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn)))
+GROUP BY p.proname
+ORDER BY EXISTS (SELECT 1 FROM pg_catalog.pg_proc b
+  WHERE b.pronamespace = 'pg_catalog'::regnamespace AND b.proname = p.proname) DESC, p.proname
+LIMIT $1`
+
+// scanWriters runs writersQuery on the primary. It keeps only the names a
+// classifier can be given (unquoted lower-case identifiers, as the
+// built-ins' are); a call to any other user function is unknown to the
+// classifier and goes to the primary anyway.
+func (db *DB) scanWriters(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	rows, err := db.primary.db.QueryContext(ctx, writersQuery, maxWriters)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if learnable(name) && !strings.Contains(name, ".") {
+			names = append(names, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(names) >= maxWriters {
+		db.log.Warn("replica: too many user functions that may write; some are not declared Write", "limit", maxWriters)
+	}
+	return names, nil
+}
+
+// settleWriters declares names, the user functions that may write, to the
+// classifier, rebuilding it when they changed.
+func (db *DB) settleWriters(names []string) {
+	l := &db.funcs
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.scans++
+	if slices.Equal(l.writers, names) {
+		return
+	}
+	old := l.writers
+	l.writers = names
+	if err := db.setDialectLocked(db.Dialect()); err != nil {
+		l.writers = old
+		db.log.Debug("replica: user functions not declared", "err", err)
+		return
+	}
+	db.log.Debug("replica: user functions that may write declared", "count", len(names))
 }
 
 func (db *DB) runFunctionLookups(ctx context.Context) {

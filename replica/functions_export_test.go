@@ -1,5 +1,7 @@
 package replica
 
+import "github.com/sqlreplica/sqlreplica/router"
+
 // FunctionVerdict reports what db has learnt of a function from the
 // primary's catalog: whether a lookup has settled, and whether it found the
 // function read-only.
@@ -8,4 +10,19 @@ func FunctionVerdict(db *DB, name string) (settled, readOnly bool) {
 	defer db.funcs.mu.Unlock()
 	v, ok := db.funcs.verdicts[name]
 	return ok && !v.pending, v.readOnly
+}
+
+// WriterScans reports how many scans of the primary's catalog for user
+// functions that may write have settled.
+func WriterScans(db *DB) int {
+	db.funcs.mu.Lock()
+	defer db.funcs.mu.Unlock()
+	return db.funcs.scans
+}
+
+// ClassifyFor classifies query with db's current classifier, as routing
+// does.
+func ClassifyFor(db *DB, query string) router.Kind {
+	k, _ := db.cls.Load().classify(query)
+	return k
 }

@@ -72,9 +72,13 @@ const (
 	// ReasonInto: SELECT … INTO a table, variables or a file.
 	ReasonInto
 	// ReasonFunction: a call to a function that writes, locks or depends on the
-	// writing session (nextval, pg_advisory_lock, GET_LOCK, LAST_INSERT_ID, a user list).
+	// writing session (nextval, pg_advisory_lock, GET_LOCK, LAST_INSERT_ID, a user list),
+	// or, on MySQL and MariaDB, a read of state that only the writing session
+	// has: @@last_insert_id, a user variable (@name), SHOW WARNINGS, SHOW ERRORS,
+	// SHOW COUNT(*) WARNINGS, SHOW PROFILE(S), SHOW [SESSION] STATUS.
 	ReasonFunction
-	// ReasonSequence: NEXT VALUE FOR / PREVIOUS VALUE FOR.
+	// ReasonSequence: NEXT VALUE FOR / PREVIOUS VALUE FOR, and MariaDB's
+	// seq.NEXTVAL / seq.CURRVAL (sql_mode=ORACLE).
 	ReasonSequence
 	// ReasonAssign: a := assignment.
 	ReasonAssign
@@ -356,8 +360,17 @@ type stmt struct {
 	started bool // the statement's verb has been seen
 	explain bool // skipping EXPLAIN options; the explained verb comes next
 	sysvar  bool // after "@": the words that follow may name a system variable
-	prev    token
-	prevKw  kw // prev's keyword
+	// userVar: a lone "@" was just read on MySQL or MariaDB; unless another
+	// "@" follows, a user variable is named.
+	userVar bool
+	// userVarAt is the offset plus one of the statement's first user
+	// variable (zero: none).
+	userVarAt int
+	// show: 1 after a MySQL SHOW verb, 2 after SHOW SESSION or SHOW LOCAL
+	// (see showsSessionState); 0 otherwise.
+	show   uint8
+	prev   token
+	prevKw kw // prev's keyword
 	// The token before prev, and the one before the last ".", are kept as
 	// offsets plus one (zero: none) and lexed again when a "(" needs them
 	// (see tokenAt): cheaper than carrying whole tokens along.
@@ -396,11 +409,13 @@ func (c *Classifier) run(l *lexer) (Decision, uint8) {
 	var s stmt
 	statements := 0
 	declared := false // a statement before this one called a declared function
+	userVarAt := 0    // a statement before this one read a user variable (offset plus one)
+	mysqlFuncs := l.mode.funcs&(fMySQL|fMaria) != 0
 	write := func(r Reason, t token) (Decision, uint8) {
 		return Decision{Kind: Write, Reason: r, Offset: t.start}, l.flags
 	}
 	for {
-		if s.started && !s.explain && !s.sysvar && s.prevKw != kwReplace && l.skim(&s) {
+		if s.started && !s.explain && !s.sysvar && s.show == 0 && s.prevKw != kwReplace && l.skim(&s) {
 			s.prevKw = kwNone
 		}
 		t := l.next()
@@ -414,9 +429,16 @@ func (c *Classifier) run(l *lexer) (Decision, uint8) {
 			if s.explain {
 				return write(ReasonNotRead, t) // EXPLAIN of nothing
 			}
+			if userVarAt == 0 {
+				userVarAt = s.userVarAt
+			}
 			if t.kind == tEOF {
 				if statements == 0 {
 					return Decision{Kind: Write, Reason: ReasonEmpty, Offset: -1}, l.flags
+				}
+				if userVarAt > 0 {
+					// Read last, so that an assignment or INTO gives its reason.
+					return write(ReasonFunction, token{start: userVarAt - 1})
 				}
 				return Decision{Kind: Read, Reason: ReasonRead, Offset: -1, Declared: declared || s.declared}, l.flags
 			}
@@ -440,8 +462,25 @@ func (c *Classifier) run(l *lexer) (Decision, uint8) {
 			}
 			s.started = true
 			statements++
+			if k == kwShow && mysqlFuncs {
+				s.show = 1
+			}
 			s.push(query, t, k)
 			continue
+		}
+		if s.show != 0 {
+			// SHOW WARNINGS and the like read the session's own state.
+			state, more := false, false
+			if t.kind == tWord {
+				state, more = showsSessionState(query[t.start:t.end], s.show == 2)
+			}
+			if state {
+				return write(ReasonFunction, t)
+			}
+			s.show = 0
+			if more {
+				s.show = 2
+			}
 		}
 		if s.explain {
 			switch {
@@ -489,6 +528,21 @@ func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, l *lexer) 
 	if s.prevKw == kwReplace && t.kind != tLParen {
 		return ReasonModifies, true // REPLACE INTO, not the REPLACE() function
 	}
+	mysqlFuncs := l.mode.funcs&(fMySQL|fMaria) != 0
+	if s.userVar {
+		s.userVar = false
+		if t.kind == tPunct && query[t.start] == '@' {
+			return 0, false // "@@": a system variable follows; sysvar stays set
+		}
+		// "@name", "@'name'", "@`name`": a user variable, which the session
+		// that set it has and a replica's session has not.
+		if s.userVarAt == 0 {
+			s.userVarAt = s.prev.start + 1
+		}
+	}
+	if mysqlFuncs && s.prev.kind == tPunct && query[s.prev.start] == '.' && isSequencePseudoColumn(query, t, k) {
+		return ReasonSequence, false
+	}
 	if k != kwNone {
 		switch k {
 		case kwUpdate, kwShare, kwNo, kwKey:
@@ -533,6 +587,10 @@ func (c *Classifier) checkToken(query string, s *stmt, t token, k kw, l *lexer) 
 	case tPunct:
 		switch query[t.start] {
 		case '@':
+			if !s.sysvar {
+				// Not after a user name: 'user'@'host' (SHOW GRANTS FOR).
+				s.userVar = mysqlFuncs && s.prev.kind != tString && s.prev.kind != tQuotedIdent
+			}
 			s.sysvar = true
 			return 0, false
 		case '.':

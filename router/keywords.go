@@ -37,6 +37,8 @@ const (
 	kwDeclare
 	kwCreate
 	kwCall
+	kwNextval // MariaDB sql_mode=ORACLE: seq.NEXTVAL
+	kwCurrval // MariaDB sql_mode=ORACLE: seq.CURRVAL
 )
 
 // eqFold reports whether s equals the lower-case ASCII word lower, ignoring
@@ -63,6 +65,7 @@ var keywordFilter = func() (f [11][26]uint32) {
 		"explain", "extended", "execute", "for", "format", "into", "insert", "key",
 		"lock", "merge", "no", "next", "previous", "partitions", "replace", "select",
 		"show", "share", "table", "truncate", "update", "values", "value", "verbose", "with",
+		"nextval", "currval",
 	} {
 		f[len(w)][w[0]-'a'] |= 1 << (w[len(w)-1] - 'a')
 	}
@@ -96,6 +99,8 @@ func matchKeyword(s string) kw {
 			return kwCreate
 		case eqFold(s, "call"):
 			return kwCall
+		case eqFold(s, "currval"):
+			return kwCurrval
 		}
 	case 'd':
 		switch {
@@ -147,6 +152,8 @@ func matchKeyword(s string) kw {
 			return kwNo
 		case eqFold(s, "next"):
 			return kwNext
+		case eqFold(s, "nextval"):
+			return kwNextval
 		}
 	case 'p':
 		switch {
@@ -275,6 +282,49 @@ func containsASCII(s []byte, sub string) bool {
 		}
 	}
 	return false
+}
+
+// isSequencePseudoColumn reports whether the token t, which follows a ".",
+// is MariaDB's seq.NEXTVAL or seq.CURRVAL (sql_mode=ORACLE: NEXT VALUE FOR
+// seq, PREVIOUS VALUE FOR seq), quoted or not. LASTVAL and SETVAL are no
+// such names: MariaDB reads seq.lastval as a column.
+func isSequencePseudoColumn(query string, t token, k kw) bool {
+	switch t.kind {
+	case tWord:
+		return k == kwNextval || k == kwCurrval
+	case tQuotedIdent, tString:
+		name := query[t.start:t.end]
+		if len(name) != len("`nextval`") || name[0] == '\'' {
+			return false
+		}
+		name = name[1 : len(name)-1]
+		return eqFold(name, "nextval") || eqFold(name, "currval")
+	}
+	return false
+}
+
+// showsSessionState reports whether the word w, which follows SHOW (and
+// SESSION or LOCAL when session is set), makes a MySQL SHOW statement read
+// state that only the session that ran the statements before has: SHOW
+// WARNINGS, SHOW ERRORS, SHOW COUNT(*) WARNINGS or ERRORS, SHOW PROFILE,
+// SHOW PROFILES, and SHOW [SESSION | LOCAL] STATUS (SHOW STATUS without
+// GLOBAL reads the session's counters). next reports a SESSION or LOCAL
+// that may be followed by STATUS.
+func showsSessionState(w string, session bool) (state, next bool) {
+	if eqFold(w, "status") {
+		return true, false
+	}
+	if session {
+		return false, false
+	}
+	switch {
+	case eqFold(w, "warnings"), eqFold(w, "errors"), eqFold(w, "count"),
+		eqFold(w, "profile"), eqFold(w, "profiles"):
+		return true, false
+	case eqFold(w, "session"), eqFold(w, "local"):
+		return false, true
+	}
+	return false, false
 }
 
 // isSessionVariable reports whether the system variable name holds a value

@@ -69,6 +69,14 @@ const (
 	ccIdentStart                   // may start an unquoted identifier
 	ccIdentChar                    // may continue one
 	ccPlain                        // punctuation that is a token by itself and starts nothing else
+	// ccHighSpace marks the bytes above 0x7f that some single-byte MySQL
+	// character set reads as white space: 0xA0 (latin1, latin2, latin5,
+	// latin7, cp1250, greek, hebrew, dec8, armscii8, geostd8) and 0xFF
+	// (cp852, cp866, keybcs2), as found on MySQL 9 and MariaDB 10.11 with
+	// SET NAMES. They lack ccIdentStart and ccIdentChar, so that the fast
+	// paths stop at them and leave them to word; isIdentStart and
+	// isIdentChar still count them as letters, as PostgreSQL and UTF-8 do.
+	ccHighSpace
 )
 
 // charClass maps each byte to its classes. Bytes of multi-byte UTF-8
@@ -78,6 +86,10 @@ var charClass = func() (t [256]uint8) {
 		t[c] |= ccSpace
 	}
 	for c := 0; c < 256; c++ {
+		if c == 0xa0 || c == 0xff {
+			t[c] |= ccHighSpace
+			continue
+		}
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80 {
 			t[c] |= ccIdentStart | ccIdentChar
 		}
@@ -92,8 +104,9 @@ var charClass = func() (t [256]uint8) {
 }()
 
 func isSpace(c byte) bool      { return charClass[c]&ccSpace != 0 }
-func isIdentStart(c byte) bool { return charClass[c]&ccIdentStart != 0 }
-func isIdentChar(c byte) bool  { return charClass[c]&ccIdentChar != 0 }
+func isIdentStart(c byte) bool { return charClass[c]&(ccIdentStart|ccHighSpace) != 0 }
+func isIdentChar(c byte) bool  { return charClass[c]&(ccIdentChar|ccHighSpace) != 0 }
+func isHighSpace(c byte) bool  { return charClass[c]&ccHighSpace != 0 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -309,10 +322,12 @@ func (l *lexer) next() token {
 			for j < len(q) && charClass[q[j]]&ccIdentChar != 0 {
 				j++
 			}
-			l.pos = j
-			return token{kind: tWord, start: i, end: j}
-		}
-		if cc&ccPlain != 0 && (c != '*' || !l.execComment) || c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])) {
+			if j == len(q) || charClass[q[j]]&ccHighSpace == 0 {
+				l.pos = j
+				return token{kind: tWord, start: i, end: j}
+			}
+			// A byte some character set reads as white space: word decides.
+		} else if cc&ccPlain != 0 && (c != '*' || !l.execComment) || c == '.' && (i+1 >= len(q) || !isDigit(q[i+1])) {
 			l.pos = i + 1
 			return token{kind: tPunct, start: i, end: i + 1}
 		}
@@ -406,10 +421,24 @@ func (l *lexer) nextSlow() token {
 	return token{kind: tPunct, start: start, end: l.pos}
 }
 
+// word lexes an unquoted identifier or keyword. One that holds a byte some
+// single-byte MySQL character set reads as white space (see ccHighSpace)
+// is two words to MySQL under that character set and one otherwise: in
+// MySQL mode it is unsure, and in PostgreSQL mode it asks for the MySQL
+// reading too.
 func (l *lexer) word(start int) token {
+	space := isHighSpace(l.q[start])
 	l.pos = start + 1
 	for l.pos < len(l.q) && isIdentChar(l.q[l.pos]) {
+		space = space || isHighSpace(l.q[l.pos])
 		l.pos++
+	}
+	if space {
+		l.flags |= flagDialect
+		if l.mode.mysql {
+			l.pos = len(l.q)
+			return token{kind: tInvalid, start: start, end: l.pos}
+		}
 	}
 	return token{kind: tWord, start: start, end: l.pos}
 }
@@ -447,7 +476,12 @@ func (l *lexer) number(start int) token {
 // afterHighByte reports whether the byte before i is above 0x7f. In MySQL's
 // multi-byte character sets (GBK, Big5, SJIS) such a byte may pair with a
 // following backslash or backtick into one character, which then neither
-// escapes nor quotes: unsure.
+// escapes nor quotes: unsure. PostgreSQL converts a query from such a
+// client_encoding (SJIS, BIG5, GBK, UHC, GB18030, JOHAB) before it lexes
+// it, so that there too a backslash after such a byte may be part of a
+// character; only a backslash that escapes is affected, as none of these
+// encodings has a quote, a dollar sign or a byte below 0x30 as the second
+// byte of a character.
 func (l *lexer) afterHighByte(i int) bool { return i > 0 && l.q[i-1] >= 0x80 }
 
 // quoted lexes a token delimited by quote, in which a doubled quote stands
@@ -460,7 +494,7 @@ func (l *lexer) quoted(start int, quote byte, kind tokKind, backslash bool) toke
 			return token{kind: tInvalid, start: start, end: l.pos}
 		case '\\':
 			l.flags |= flagBackslash
-			if l.mode.mysql && l.afterHighByte(i) {
+			if (l.mode.mysql || backslash) && l.afterHighByte(i) {
 				l.pos = len(l.q)
 				return token{kind: tInvalid, start: start, end: l.pos}
 			}
@@ -485,14 +519,27 @@ func (l *lexer) quoted(start int, quote byte, kind tokKind, backslash bool) toke
 }
 
 // dollarQuoted lexes a PostgreSQL dollar-quoted string ($$…$$, $tag$…$tag$).
-// ok is false when start does not begin a dollar quote.
+// ok is false when start does not begin a dollar quote. A "$" followed by a
+// name with a byte above 0x7f is unsure: PostgreSQL reads the query after
+// converting it from the client encoding, in which such a byte and the
+// ASCII byte after it may be one character ("$\xed@$" is a tag in SJIS),
+// and in which two byte sequences may stand for one character (SJIS 0xED40
+// and 0xFA5C), so that two tags spelt differently may match.
 func (l *lexer) dollarQuoted(start int) (token, bool) {
 	i := start + 1
+	high := false
 	if i < len(l.q) && isIdentStart(l.q[i]) {
 		i++
 		for i < len(l.q) && isIdentChar(l.q[i]) && l.q[i] != '$' {
 			i++
 		}
+		for _, c := range []byte(l.q[start+1 : i]) {
+			high = high || c >= 0x80
+		}
+	}
+	if high {
+		l.pos = len(l.q)
+		return token{kind: tInvalid, start: start, end: l.pos}, true
 	}
 	if i >= len(l.q) || l.q[i] != '$' {
 		return token{}, false
@@ -540,6 +587,11 @@ func (l *lexer) skim(s *stmt) bool {
 			j := i + 1
 			for j < len(q) && charClass[q[j]]&ccIdentChar != 0 {
 				j++
+			}
+			if j < len(q) && charClass[q[j]]&ccHighSpace != 0 {
+				l.pos = i // a word with a byte that may be white space: see word
+				s.prev, s.prev2At, s.qualAt = prev, p2, qa
+				return moved
 			}
 			if n := j - i; n >= 2 && n <= 10 {
 				a, z := c|0x20-'a', q[j-1]|0x20-'a'
