@@ -259,7 +259,7 @@ func (db *DB) settleWriters(names []string) {
 	l.writers = names
 	if err := db.setDialectLocked(db.Dialect()); err != nil {
 		l.writers = old
-		db.log.Debug("replica: user functions not declared", "err", err)
+		db.log.Debug("replica: user functions not declared", "err", redact.Error(err))
 		return
 	}
 	db.log.Debug("replica: user functions that may write declared", "count", len(names))
@@ -274,7 +274,7 @@ func (db *DB) runFunctionLookups(ctx context.Context) {
 		case name := <-db.funcs.queue:
 			readOnly, err := db.lookUpFunction(ctx, name)
 			if err != nil {
-				db.log.Debug("replica: function lookup failed", "function", name, "err", err)
+				db.log.Debug("replica: function lookup failed", "function", name, "err", redact.Error(err))
 			}
 			db.settleFunction(name, readOnly && err == nil)
 		}
@@ -300,7 +300,7 @@ func (db *DB) settleFunction(name string, readOnly bool) {
 		// classifier as it was if it ever does not.
 		l.learnt = l.learnt[:len(l.learnt)-1]
 		l.verdicts[name] = funcVerdict{at: time.Now()}
-		db.log.Debug("replica: function not declared", "function", name, "err", err)
+		db.log.Debug("replica: function not declared", "function", name, "err", redact.Error(err))
 		return
 	}
 	db.log.Debug("replica: function found read-only", "function", name)
