@@ -23,7 +23,7 @@ deps:
 # Ctrl-C, scripts/cleanup.sh stops what that run left and nothing else.
 test: deps
 	$(GO) vet $(PKGS)
-	SQLREPLICA_REQUIRE_SERVERS=1 scripts/with-run-dir.sh $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	SQLREPLICA_REQUIRE_SERVERS=1 scripts/with-run-dir.sh $(GO) test -race -count=1 -parallel 4 -timeout 20m $(PKGS)
 
 # A throwaway PostgreSQL cluster and the demo program.
 demo: deps

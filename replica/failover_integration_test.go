@@ -34,6 +34,7 @@ func failoverPolicy(t *testing.T, c *testcluster.Cluster, after time.Duration) r
 // opt-in fail-over helper: a replica is promoted, writes go to it, and the
 // other replica replicates from it.
 func TestAutomaticFailover(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -114,6 +114,7 @@ func nodeStatus(db *replica.DB, name string) health.Status {
 // read load: no read outside a transaction fails, the node leaves rotation at
 // once, and when it is restarted it comes back.
 func TestReplicaDiesAndComesBack(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -204,6 +205,7 @@ func writeLoad(t *testing.T, db *replica.DB, table string) (stop func()) {
 // TestLaggingReplicaGetsNoReads delays a replica past the maximum lag: it
 // gets no reads; once caught up, it gets them again.
 func TestLaggingReplicaGetsNoReads(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -281,6 +283,7 @@ func isDuplicateKey(err error) bool {
 // replica behind the library's back: writes succeed on the new primary
 // shortly after, and no write is applied twice.
 func TestWritesFollowAnExternalPromotion(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -460,6 +463,7 @@ func requireHTTP(t *testing.T, url string, code int) {
 // write fails with ErrReadOnlyPrimary and the driver's error, and nothing is
 // applied.
 func TestWriteRefusedAsReadOnlyIsSafeToRetry(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -614,6 +618,7 @@ func TestStatusAndAudit(t *testing.T) {
 // written on the replica, then the same key on the primary): the error is
 // reported in Status, by an event and by Audit, and never skipped.
 func TestReplicationErrorIsReported(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -221,6 +221,7 @@ func waitReplicated(t *testing.T, c *testcluster.Cluster, query string, want int
 // TestKilledReplicaUnderLoad kills a replica's server while readers run:
 // every read outside a transaction still succeeds, served elsewhere.
 func TestKilledReplicaUnderLoad(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

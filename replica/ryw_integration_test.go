@@ -86,6 +86,7 @@ func insertThenRead(t *testing.T, c *testcluster.Cluster, db *replica.DB, id *id
 // sessions next to a replica delayed by 1.5–2 s: no read is stale. The same
 // loop without sessions shows stale reads, so the test can fail.
 func TestReadYourWrites(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -112,6 +113,7 @@ func TestReadYourWrites(t *testing.T) {
 // through another's, the token travelling in a cookie between them: no read
 // is stale.
 func TestTokensCrossAnHTTPHop(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -182,6 +184,7 @@ type op struct {
 // reads (a session never reads an older value of a key than it read before)
 // over at least 10,000 operations.
 func TestHistoryChecker(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -303,6 +306,7 @@ func history(h []op, i int) string {
 
 // TestWaitReplicated returns only once the delayed replica has the row.
 func TestWaitReplicated(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

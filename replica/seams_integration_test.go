@@ -214,6 +214,7 @@ var (
 // succeed. Every path that sends a session read to the primary is tried, with
 // every read method.
 func TestSessionReadNeverWaitsForAConnectionItHolds(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -350,6 +351,7 @@ func forgedToken(t *testing.T, c *testcluster.Cluster, real consistency.Token) c
 // goroutines reading with the same session all see it, next to a replica
 // that has not applied it; so does Token taken by one of them.
 func TestGoroutinesSharingASessionReadItsWrites(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -410,6 +412,7 @@ func TestGoroutinesSharingASessionReadItsWrites(t *testing.T) {
 // read on a replica about a second behind, while rows are inserted in the
 // background: no session reads a lower max(id) after a higher one.
 func TestSessionReadsNeverGoBackInTime(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -501,6 +504,7 @@ func TestSessionReadsNeverGoBackInTime(t *testing.T) {
 // PrimaryAfterWrite opens, and a read given the token in another request,
 // by string or through the middleware, sees it next to a late replica.
 func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -617,6 +621,7 @@ func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
 // the session's next read, and a read given its token, see every row next to
 // a late replica.
 func TestAWritesPositionIsTakenAfterItCommits(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	const rows = 200000
 	c := lateCluster(t, testcluster.Postgres)
 	db := openCluster(t, c)
@@ -670,6 +675,7 @@ func TestAWritesPositionIsTakenAfterItCommits(t *testing.T) {
 // refused with ErrSplitBrain and reaches no node, whatever path it takes;
 // reads under WithPrimary still run.
 func TestSplitBrainSendsNoWrite(t *testing.T) {
+	t.Parallel() // its clusters are its own
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
