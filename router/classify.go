@@ -297,6 +297,22 @@ const (
 	readings          = 1 << iota // number of readings
 )
 
+// readingsFor returns the readings whose difference the lexer met, by its
+// flags.
+func readingsFor(flags uint8, mysql bool) int {
+	r := 0
+	if flags&flagBackslash != 0 {
+		r |= readBackslash
+	}
+	if mysql && flags&flagDQuote != 0 {
+		r |= readANSIQuotes
+	}
+	if mysql && flags&flagVersioned != 0 {
+		r |= readSkipVersioned
+	}
+	return r
+}
+
 // family classifies query under the rules of one lexical family and every
 // reading a session setting or the server's version may give it: each
 // reading whose difference the lexer met is tried, alone and combined with
@@ -309,16 +325,7 @@ func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, ui
 	}
 	first := d
 	done := uint16(1)
-	relevant := 0
-	if flags&flagBackslash != 0 {
-		relevant |= readBackslash
-	}
-	if mysql && flags&flagDQuote != 0 {
-		relevant |= readANSIQuotes
-	}
-	if mysql && flags&flagVersioned != 0 {
-		relevant |= readSkipVersioned
-	}
+	relevant := readingsFor(flags, mysql)
 	for progress := true; progress; {
 		progress = false
 		for r := 0; r < readings; r++ {
@@ -341,15 +348,7 @@ func (c *Classifier) family(query string, mysql bool, funcs uint8) (Decision, ui
 			}
 			first.Declared = first.Declared || d.Declared
 			flags |= f
-			if f&flagBackslash != 0 {
-				relevant |= readBackslash
-			}
-			if mysql && f&flagDQuote != 0 {
-				relevant |= readANSIQuotes
-			}
-			if mysql && f&flagVersioned != 0 {
-				relevant |= readSkipVersioned
-			}
+			relevant |= readingsFor(f, mysql)
 		}
 	}
 	return first, flags
