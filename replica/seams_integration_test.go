@@ -498,6 +498,47 @@ func TestSessionReadsNeverGoBackInTime(t *testing.T) {
 
 // 4. ---------------------------------------------------------------------
 
+// writeCase is a way for a write to reach the primary; key is its row's.
+type writeCase struct {
+	name      string
+	returning bool // needs INSERT … RETURNING
+	write     func(ctx context.Context, key string) error
+}
+
+// writesThatReachThePrimary are the ways a write reaches the primary that
+// the routing must not mistake for reads: a writing function the classifier
+// cannot know writes (fn, inserting its argument into table) through every
+// read method and hidden in a WHERE clause, and inserts under WithReplica.
+func writesThatReachThePrimary(c *testcluster.Cluster, db *replica.DB, table, fn string) []writeCase {
+	p := ph(c, 1)
+	return []writeCase{
+		{"undeclared writing function via QueryRowContext", false, func(ctx context.Context, key string) error {
+			_, err := viaQueryRow(ctx, db, "SELECT "+fn+"("+p+")", key)
+			return err
+		}},
+		{"undeclared writing function via QueryContext", false, func(ctx context.Context, key string) error {
+			_, err := viaQuery(ctx, db, "SELECT "+fn+"("+p+")", key)
+			return err
+		}},
+		{"undeclared writing function via ExecContext", false, func(ctx context.Context, key string) error {
+			_, err := db.ExecContext(ctx, "SELECT "+fn+"("+p+")", key)
+			return err
+		}},
+		{"writing function hidden in a WHERE clause", false, func(ctx context.Context, key string) error {
+			_, err := viaQueryRow(ctx, db, hiddenCall(c, fn), key)
+			return err
+		}},
+		{"INSERT via ExecContext under WithReplica", false, func(ctx context.Context, key string) error {
+			_, err := db.ExecContext(replica.WithReplica(ctx), "INSERT INTO "+table+" (k) VALUES ("+p+")", key)
+			return err
+		}},
+		{"INSERT … RETURNING via QueryRowContext under WithReplica", true, func(ctx context.Context, key string) error {
+			_, err := viaQueryRow(replica.WithReplica(ctx), db, "INSERT INTO "+table+" (k) VALUES ("+p+") RETURNING id", key)
+			return err
+		}},
+	}
+}
+
 // TestEveryWriteThatReachesThePrimaryIsTheSessions: a write that reaches
 // the primary by any path (a function the classifier cannot know writes, a
 // write under WithReplica) is the session's write: its token is not zero,
@@ -513,36 +554,7 @@ func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
 			table := seamTable(t, c, db, "fallback")
 			fn := writingFunc(t, c, db, table)
 			p := ph(c, 1)
-			writes := []struct {
-				name      string
-				returning bool // needs INSERT … RETURNING
-				write     func(ctx context.Context, key string) error
-			}{
-				{"undeclared writing function via QueryRowContext", false, func(ctx context.Context, key string) error {
-					_, err := viaQueryRow(ctx, db, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"undeclared writing function via QueryContext", false, func(ctx context.Context, key string) error {
-					_, err := viaQuery(ctx, db, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"undeclared writing function via ExecContext", false, func(ctx context.Context, key string) error {
-					_, err := db.ExecContext(ctx, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"writing function hidden in a WHERE clause", false, func(ctx context.Context, key string) error {
-					_, err := viaQueryRow(ctx, db, hiddenCall(c, fn), key)
-					return err
-				}},
-				{"INSERT via ExecContext under WithReplica", false, func(ctx context.Context, key string) error {
-					_, err := db.ExecContext(replica.WithReplica(ctx), "INSERT INTO "+table+" (k) VALUES ("+p+")", key)
-					return err
-				}},
-				{"INSERT … RETURNING via QueryRowContext under WithReplica", true, func(ctx context.Context, key string) error {
-					_, err := viaQueryRow(replica.WithReplica(ctx), db, "INSERT INTO "+table+" (k) VALUES ("+p+") RETURNING id", key)
-					return err
-				}},
-			}
+			writes := writesThatReachThePrimary(c, db, table, fn)
 			read := func(ctx context.Context, key string) (int64, error) {
 				return viaQueryRow(ctx, db, "SELECT count(*) FROM "+table+" WHERE k = "+p, key)
 			}
@@ -709,41 +721,13 @@ func TestSplitBrainSendsNoWrite(t *testing.T) {
 				return db.CheckNow(ctx).SplitBrain
 			}, 15*time.Second, 20*time.Millisecond, "no split brain detected")
 
-			writes := []struct {
-				name      string
-				returning bool
-				write     func(ctx context.Context, key string) error
-			}{
-				{"undeclared writing function via QueryRowContext", false, func(ctx context.Context, key string) error {
-					_, err := viaQueryRow(ctx, db, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"undeclared writing function via QueryContext", false, func(ctx context.Context, key string) error {
-					_, err := viaQuery(ctx, db, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"undeclared writing function via ExecContext", false, func(ctx context.Context, key string) error {
-					_, err := db.ExecContext(ctx, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"writing function hidden in a WHERE clause", false, func(ctx context.Context, key string) error {
-					_, err := viaQueryRow(ctx, db, hiddenCall(c, fn), key)
-					return err
-				}},
+			writes := append(writesThatReachThePrimary(c, db, table, fn), []writeCase{
 				{"undeclared writing function in a session", false, func(ctx context.Context, key string) error {
 					_, err := viaQueryRow(consistency.WithSession(ctx), db, "SELECT "+fn+"("+p+")", key)
 					return err
 				}},
 				{"undeclared writing function under WithPrimary", false, func(ctx context.Context, key string) error {
 					_, err := viaQueryRow(replica.WithPrimary(ctx), db, "SELECT "+fn+"("+p+")", key)
-					return err
-				}},
-				{"INSERT via ExecContext under WithReplica", false, func(ctx context.Context, key string) error {
-					_, err := db.ExecContext(replica.WithReplica(ctx), "INSERT INTO "+table+" (k) VALUES ("+p+")", key)
-					return err
-				}},
-				{"INSERT … RETURNING via QueryRowContext under WithReplica", true, func(ctx context.Context, key string) error {
-					_, err := viaQueryRow(replica.WithReplica(ctx), db, "INSERT INTO "+table+" (k) VALUES ("+p+") RETURNING id", key)
 					return err
 				}},
 				{"INSERT via ExecContext", false, func(ctx context.Context, key string) error {
@@ -761,7 +745,7 @@ func TestSplitBrainSendsNoWrite(t *testing.T) {
 					}
 					return tx.Commit()
 				}},
-			}
+			}...)
 			for i, w := range writes {
 				t.Run(w.name, func(t *testing.T) {
 					if w.returning && k == testcluster.MySQL {
