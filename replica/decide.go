@@ -131,6 +131,13 @@ type decision struct {
 //     (an unsure session, a write in progress) is refused instead.
 //  4. Every other read goes to the replicas, honouring the session.
 func decide(in decisionInput) decision {
+	// The common cases, first.
+	switch in {
+	case decisionInput{caller: callStatement, class: router.Read, replicas: true}:
+		return decision{target: toReplica, reason: reasonRead}
+	case decisionInput{caller: callStatement, class: router.Write, replicas: true}:
+		return decision{target: toPrimary, reason: reasonWrite, write: true}
+	}
 	write := in.mayWrite()
 	if in.caller == callInReplicaTx {
 		if write {

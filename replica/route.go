@@ -120,6 +120,15 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 		// No session, token or hint: the common cases, kept short.
 		d := decide(in)
 		switch {
+		case d.target == toReplica && !d.isolate && !db.limited && len(v.readers) > 0:
+			// The balancer's pick serves it; the rest of read only when it
+			// cannot.
+			n := v.rnodes[db.pick(v.readers)]
+			err := db.call(ctx, n, fn)
+			if err == nil {
+				return nil
+			}
+			return db.readAfter(ctx, v, in, d, n, err, when, fn)
 		case d.target == toReplica:
 			return db.read(ctx, v, in, d, nil, nil, when, fn)
 		case d.target == toPrimary && d.write:
@@ -291,12 +300,27 @@ func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o
 		if err = db.call(ctx, n, fn); err == nil {
 			return nil
 		}
-		if out, err = db.afterFailure(ctx, n, err, &a); out == moveOn {
-			out, err = db.readAny(ctx, v, o, fn, &a, n)
-		}
+		return db.readAfter(ctx, v, in, d, n, err, when, fn)
 	default:
 		out, err = db.readAny(ctx, v, o, fn, &a, nil)
 	}
+	return db.afterReplicas(ctx, v, in, o, r, when, fn, &a, out, err)
+}
+
+// readAfter goes on with a read without a session, token or lag limit
+// whose first replica, n, failed with err.
+func (db *DB) readAfter(ctx context.Context, v *view, in decisionInput, d decision, n *node, err error, when capture, fn runFn) error {
+	a := attempt{isolate: d.isolate}
+	out, err := db.afterFailure(ctx, n, err, &a)
+	if out == moveOn {
+		out, err = db.readAny(ctx, v, nil, fn, &a, n)
+	}
+	return db.afterReplicas(ctx, v, in, nil, nil, when, fn, &a, out, err)
+}
+
+// afterReplicas finishes a read by what its tries on the replicas led to:
+// done, a write decided anew, or the primary.
+func (db *DB) afterReplicas(ctx context.Context, v *view, in decisionInput, o *queryOpts, r *readState, when capture, fn runFn, a *attempt, out outcome, err error) error {
 	switch out {
 	case served:
 		return err
@@ -310,7 +334,7 @@ func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o
 		}
 		return fmt.Errorf("%w: no replica applied the session's writes within %v", consistency.ErrNotReplicated, r.pol.Wait)
 	}
-	return db.readPrimary(ctx, v, r.session(), fn, &a)
+	return db.readPrimary(ctx, v, r.session(), fn, a)
 }
 
 // readAny tries the replicas within the lag limits, in the balancer's order,

@@ -1,0 +1,46 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/sqlreplica/sqlreplica/internal/fakedb"
+)
+
+// BenchmarkRoutingOnly measures what the DB adds to a statement, without
+// the driver: classifying it (a cache hit) and routing it by the one
+// decision to a node, where a no-op stands for the statement. Compare it
+// with BenchmarkQuery's Pool=raw figure, the cost of the statement itself
+// through database/sql: their ratio is the routing overhead, free of the
+// noise of two full round trips.
+func BenchmarkRoutingOnly(b *testing.B) {
+	servers := []*fakedb.Server{fakedb.NewServer("primary"), fakedb.NewServer("replica1"), fakedb.NewServer("replica2")}
+	pools := make([]*sql.DB, len(servers))
+	for i, s := range servers {
+		pools[i] = s.DB()
+		defer pools[i].Close()
+	}
+	db, err := New(pools[0], pools[1:], CheckInterval(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.CheckNow(context.Background())
+	ctx := context.Background()
+	noop := func(context.Context, *node, querier) error { return nil }
+	for _, q := range []struct{ name, sql string }{
+		{"Read", "SELECT u.id, u.name, u.email FROM users AS u WHERE u.id = $1 AND u.deleted_at IS NULL"},
+		{"Write", "UPDATE users SET name = $1 WHERE id = $2"},
+	} {
+		b.Run("Stmt="+q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := db.route(ctx, db.classOf(callStatement, q.sql), captureLater, noop); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
