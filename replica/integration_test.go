@@ -190,6 +190,7 @@ func TestReadThatWritesFallsBackToThePrimary(t *testing.T) {
 				require.NoError(t, err, q)
 			}
 			waitReplicated(t, c, "SELECT count(*) FROM "+table, 0)
+			waitFunction(t, c, fn) // created after the table: it may reach the replicas later
 			q := "SELECT " + fn + "()"
 			cls, err := router.NewClassifier(db.Dialect(), router.Functions{Read: []string{fn}})
 			require.NoError(t, err)
