@@ -28,6 +28,21 @@ import (
 // ErrWriteOnReplica, without sending it, "wherever it runs (on a replica, or
 // on the primary ...)". A statement prepared by DB.PrepareContext (a write,
 // so prepared on the primary) and bound with Tx.StmtContext to a read-only
+// identityFunc creates a read-only user function returning its argument,
+// named prefix plus a suffix, and waits until every replica has it.
+func identityFunc(t *testing.T, c *testcluster.Cluster, db *replica.DB, prefix string) string {
+	t.Helper()
+	fn := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	q := "CREATE FUNCTION " + fn + "(x int) RETURNS int DETERMINISTIC NO SQL RETURN x"
+	if c.Kind == testcluster.Postgres {
+		q = "CREATE FUNCTION " + fn + "(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x'"
+	}
+	_, err := db.Exec(q)
+	require.NoError(t, err)
+	waitFunction(t, c, fn)
+	return fn
+}
+
 // transaction that runs on the primary is sent: the lock is taken.
 func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
 	for _, k := range kinds {
@@ -93,14 +108,7 @@ func TestReviewPreparedDeclaredReadIsUsable(t *testing.T) {
 			t.Parallel() // each kind has its own servers
 			c := clusters.Get(t, k)
 			setup := openCluster(t, c)
-			fn := fmt.Sprintf("rv_ident_%d", time.Now().UnixNano())
-			q := "CREATE FUNCTION " + fn + "(x int) RETURNS int DETERMINISTIC NO SQL RETURN x"
-			if k == testcluster.Postgres {
-				q = "CREATE FUNCTION " + fn + "(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x'"
-			}
-			_, err := setup.Exec(q)
-			require.NoError(t, err)
-			waitFunction(t, c, fn)
+			fn := identityFunc(t, c, setup, "rv_ident")
 			db := openCluster(t, c, replica.ReadFunctions(fn))
 
 			ctx, cancel := context.WithTimeout(context.Background(), seamWait)
@@ -331,14 +339,7 @@ func TestReviewNoGoroutineOutlivesClose(t *testing.T) {
 			c := clusters.Get(t, k)
 			setup := openCluster(t, c)
 			table := seamTable(t, c, setup, "rv_close")
-			fn := fmt.Sprintf("rv_cident_%d", time.Now().UnixNano())
-			q := "CREATE FUNCTION " + fn + "(x int) RETURNS int DETERMINISTIC NO SQL RETURN x"
-			if k == testcluster.Postgres {
-				q = "CREATE FUNCTION " + fn + "(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x'"
-			}
-			_, err := setup.Exec(q)
-			require.NoError(t, err)
-			waitFunction(t, c, fn)
+			fn := identityFunc(t, c, setup, "rv_cident")
 			for round := 0; round < 8; round++ {
 				db := readyDB(t, c, nil, replica.ReadFunctions(fn))
 				stmts := []string{"SELECT " + fn + "(1)"}
