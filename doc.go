@@ -20,18 +20,23 @@
 // A statement goes to a replica only when [router.Classify] says it is a
 // read: a SELECT, WITH … SELECT, VALUES, TABLE, SHOW, DESCRIBE or EXPLAIN of
 // a read, with no write verb in any statement of the string, no locking
-// clause, no SELECT … INTO and no call to a function that writes or locks.
-// Everything else, including anything the classifier does not recognise,
-// goes to the primary. Read-only transactions run on one replica; all
-// others on the primary. [replica.WithPrimary] and [replica.WithReplica]
-// override the choice for one context.
+// clause, no SELECT … INTO, and no call to a function not known to be
+// read-only (built-ins on the library's list, functions declared with
+// [replica.ReadFunctions] or found read-only in the catalog). Everything
+// else, including anything the classifier does not recognise, goes to the
+// primary. Read-only transactions run on one replica and refuse statements
+// that may write; all others run on the primary. [replica.WithPrimary] sends
+// anything to the primary; [replica.WithReplica] asks for a replica but can
+// never send a statement that may write to one.
 //
 // # Failures
 //
 // A read that a replica cannot serve moves to the next replica, then the
 // primary; a write is never retried. A replica that refuses a read as a
-// write (a function the classifier could not know writes) sends it to the
-// primary. A node whose connection fails leaves rotation at once.
+// write (a function declared read-only by mistake) sends it to the primary,
+// as a write. A node whose connection fails leaves rotation at once; a
+// caller's own context ending never takes a node out. In a split brain,
+// every statement that may write is refused with [replica.ErrSplitBrain].
 //
 // # Health and topology
 //
