@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -67,7 +66,7 @@ func TestBuiltinFunctionsCatalog(t *testing.T) {
 			names := router.BuiltinFunctionNames(tt.list)
 			require.NotEmpty(t, names)
 			for _, name := range names {
-				err := callReadOnly(db, "SELECT "+name+"()")
+				err := runReadOnly(db, "SELECT "+name+"()")
 				var me *mysql.MySQLError
 				if errors.As(err, &me) {
 					require.NotContains(t, []uint16{1305, 1630}, me.Number, "%s is not a built-in of %s: %v", name, tt.kind, err)
@@ -75,19 +74,4 @@ func TestBuiltinFunctionsCatalog(t *testing.T) {
 			}
 		})
 	}
-}
-
-func callReadOnly(db *sql.DB, query string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	return rows.Close()
 }
