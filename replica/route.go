@@ -548,21 +548,38 @@ func (db *DB) call(ctx context.Context, n *node, fn runFn) error {
 // connection goes back to the pool once the caller is done with what fn
 // returned (its rows).
 func (db *DB) callIsolated(ctx context.Context, n *node, fn runFn) error {
+	_, err := db.onOwnConn(ctx, n, fn, true, nil)
+	return err
+}
+
+// onOwnConn runs fn on a connection of n's taken for it alone, and returns
+// the connection to its pool once the caller has closed what fn returned
+// (see afterRows, which then calls done). If fn fails, the connection is
+// returned at once, or closed rather than pooled when discard is set. sent
+// is false when no connection could be had. Errors are redacted.
+func (db *DB) onOwnConn(ctx context.Context, n *node, fn runFn, discard bool, done func(time.Time)) (sent bool, err error) {
 	conn, err := n.db.Conn(ctx)
 	if err != nil {
-		return redact.Error(err)
+		return false, redact.Error(err)
 	}
 	qctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait below ends
+	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait in afterRows ends
 	if err := fn(qctx, n, querier{conn: conn}); err != nil {
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // discards the connection
+		if discard {
+			discardConn(conn)
+		}
 		stop()
 		cancel()
 		conn.Close()
-		return redact.Error(err)
+		return true, redact.Error(err)
 	}
-	db.afterRows(conn, stop, cancel, nil)
-	return nil
+	db.afterRows(conn, stop, cancel, done)
+	return true, nil
+}
+
+// discardConn makes conn's return to its pool close it instead.
+func discardConn(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 }
 
 // afterRows returns conn to its pool once the caller has closed what a
@@ -612,38 +629,36 @@ func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when c
 		return db.writeFailed(ctx, n, nil, db.call(ctx, n, fn))
 	}
 	if when == captureNow {
-		err := db.call(ctx, n, fn)
-		if err == nil {
-			done := time.Now()
-			if t, perr := db.primaryPosition(ctx, n, done); perr == nil {
-				s.Record(t)
-			} else {
-				s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
-			}
-			return nil
+		if err := db.call(ctx, n, fn); err != nil {
+			return db.writeFailed(ctx, n, s, err)
 		}
-		return db.writeFailed(ctx, n, s, err)
-	}
-	conn, err := n.db.Conn(ctx)
-	if err != nil {
-		return db.writeFailed(ctx, n, nil, redact.Error(err))
-	}
-	qctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait below ends
-	if err := fn(qctx, n, querier{conn: conn}); err != nil {
-		stop()
-		cancel()
-		conn.Close()
-		return db.writeFailed(ctx, n, s, redact.Error(err))
+		db.recordWrite(ctx, s, n, time.Now())
+		return nil
 	}
 	done := make(chan struct{})
 	var completed time.Time
 	// Once the rows are closed, the write has committed.
-	db.afterRows(conn, stop, cancel, func(at time.Time) { completed = at; close(done) })
+	sent, err := db.onOwnConn(ctx, n, fn, false, func(at time.Time) { completed = at; close(done) })
+	if err != nil {
+		if !sent {
+			s = nil // nothing reached the server
+		}
+		return db.writeFailed(ctx, n, s, err)
+	}
 	s.RecordAfter(done, func(ctx context.Context) (consistency.Token, error) {
 		return db.primaryPosition(ctx, n, completed)
 	})
 	return nil
+}
+
+// recordWrite records in s the position of a write on n that completed at
+// done: now if it can be read, else before the session's next read.
+func (db *DB) recordWrite(ctx context.Context, s *consistency.Session, n *node, done time.Time) {
+	if t, err := db.primaryPosition(ctx, n, done); err == nil {
+		s.Record(t)
+		return
+	}
+	s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
 }
 
 // writeFailed handles a write's failure on n; s is its session, if any.

@@ -3,7 +3,6 @@ package replica
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"sync/atomic"
 	"time"
 
@@ -128,7 +127,7 @@ func (tx *Tx) end() {
 		return
 	}
 	if tx.tainted.Load() {
-		_ = tx.conn.Raw(func(any) error { return driver.ErrBadConn }) // discards it
+		discardConn(tx.conn)
 	}
 	tx.conn.Close()
 }
@@ -244,12 +243,7 @@ func (tx *Tx) Commit() error {
 	if err != nil {
 		return db.writeFailed(tx.ctx, n, s, err)
 	}
-	done := time.Now()
-	if t, perr := db.primaryPosition(tx.ctx, n, done); perr == nil {
-		s.Record(t)
-	} else {
-		s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
-	}
+	db.recordWrite(tx.ctx, s, n, time.Now())
 	return nil
 }
 
