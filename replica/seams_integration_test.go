@@ -634,7 +634,10 @@ func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
 // a late replica.
 func TestAWritesPositionIsTakenAfterItCommits(t *testing.T) {
 	t.Parallel() // its clusters are its own
-	const rows = 200000
+	// 100,000 rows of 400 bytes, 40 MB, are far more than the socket
+	// buffers hold, so the server is still sending rows, and has not
+	// committed, when the first row is read.
+	const rows = 100000
 	c := lateCluster(t, testcluster.Postgres)
 	db := openCluster(t, c)
 	table := fmt.Sprintf("late_commit_%d", time.Now().UnixNano())
@@ -656,10 +659,13 @@ func TestAWritesPositionIsTakenAfterItCommits(t *testing.T) {
 	}
 	for b, mid := range between {
 		t.Run(mid.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(consistency.WithSession(context.Background()), 10*time.Second)
+			// Token waits five seconds for the open rows before it gives
+			// up, and reading 40 MB under -race on a loaded machine takes
+			// seconds more: the bound is generous so only a hang fails.
+			ctx, cancel := context.WithTimeout(consistency.WithSession(context.Background()), time.Minute)
 			defer cancel()
 			start := time.Now()
-			rs, err := db.QueryContext(ctx, "INSERT INTO "+table+" (batch) SELECT $1 FROM generate_series(1, $2) RETURNING id, repeat('x', 200)", b, rows)
+			rs, err := db.QueryContext(ctx, "INSERT INTO "+table+" (batch) SELECT $1 FROM generate_series(1, $2) RETURNING id, repeat('x', 400)", b, rows)
 			require.NoError(t, err)
 			require.True(t, rs.Next(), "no first row: %v", rs.Err())
 			require.NoError(t, mid.do(ctx))
