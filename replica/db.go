@@ -57,6 +57,9 @@ type DB struct {
 	pp        primaryPos     // the primary's position, for read-your-writes
 	closeOnce sync.Once
 	closeErr  error
+
+	sqldbMu sync.Mutex
+	sqldb   *sql.DB // SQLDB's, made at its first call
 }
 
 // node is one pool and its name in errors and logs.
