@@ -405,6 +405,11 @@ func (db *DB) Close() error {
 		db.bgMu.Lock() // no background work starts once closed is set
 		db.closed.Store(true)
 		db.bgMu.Unlock()
+		db.sqldbMu.Lock()
+		if db.sqldb != nil {
+			db.sqldb.Close() // its idle connections give back what they hold
+		}
+		db.sqldbMu.Unlock()
 		db.stop()
 		db.wg.Wait()
 		if db.owned {
