@@ -323,9 +323,9 @@ func (db *DB) setDialectLocked(d router.Dialect) error {
 // MySQL and MariaDB alike.
 const versionQuery = "SELECT version()"
 
-// mysqlConfirm is the first query of the MySQL and MariaDB health probes:
-// a server whose version looks like MySQL's is taken for MySQL only if it
-// answers it.
+// mysqlConfirm reads global variables as the MySQL and MariaDB health
+// probes and position reads do: a server whose version looks like MySQL's
+// is taken for MySQL only if it answers it.
 const mysqlConfirm = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'read_only')"
 
 // detectDialect asks the nodes' servers for their version, in order, until
@@ -334,8 +334,7 @@ const mysqlConfirm = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', '
 // MariaDB from it) or 0 (the answer settles it, or leaves it unknown). Until
 // it is known, routing classifies under every dialect's rules, the health
 // checks only ping and sessions' reads go to the primary: all safe. Once it
-// is learnt, the classifier is rebuilt, a health check round runs at once,
-// and on PostgreSQL the catalog scans for functions that write start.
+// is learnt, what depends on it follows (see learnDialect).
 func (db *DB) detectDialect(ctx context.Context, guess router.Dialect) {
 	defer db.wg.Done()
 	backoff := 250 * time.Millisecond
@@ -417,12 +416,23 @@ func dialectOfVersion(v string) router.Dialect {
 }
 
 // learnDialect sets d, learnt from the server, when the driver's type gave
-// guess, and starts what depends on it.
+// guess, and starts what depends on it: the classifier is rebuilt, functions
+// found not read-only while no catalog could be asked may be looked up
+// again, a health round runs at once, and on PostgreSQL the catalog scans
+// for user functions that write start.
 func (db *DB) learnDialect(ctx context.Context, guess, d router.Dialect) {
 	if d == 0 || d == guess {
 		return
 	}
-	if err := db.setDialect(d); err != nil {
+	db.funcs.mu.Lock()
+	err := db.setDialectLocked(d)
+	if err == nil && guess == 0 {
+		// Functions looked up while the dialect was unknown had no catalog
+		// to ask: let the next call look them up.
+		db.funcs.forgetNegativesLocked()
+	}
+	db.funcs.mu.Unlock()
+	if err != nil {
 		db.log.Debug("replica: dialect not set", "dialect", d.String(), "err", redact.Error(err))
 		return
 	}
@@ -438,11 +448,15 @@ func (db *DB) learnDialect(ctx context.Context, guess, d router.Dialect) {
 // type (pgx and lib/pq: PostgreSQL; go-sql-driver/mysql: MySQL until the
 // server's version shows MariaDB) and, for a driver of another type (one
 // wrapped by instrumentation, say), by the server's answer to
-// "SELECT version()", asked in the background. It is zero while unknown, and
-// stays zero for a server that is none of the three: then statements are
-// classified under every dialect's rules, the health checks only ping, and
-// session reads that need a position go to the primary. It is safe for
-// concurrent use.
+// "SELECT version()", asked of each node in turn in the background and
+// asked again with back-off (up to 30 s) until one answers or the DB closes.
+// A bare version number ("9.7.4") counts as MySQL only if the server also
+// answers MySQL's SHOW GLOBAL VARIABLES. It is zero while unknown, and stays
+// zero for a server that is none of the three: then statements are
+// classified under every dialect's rules, the health checks only ping, lag
+// is unknown, and a session's reads after a write whose position could not
+// be read go to the primary until it writes again. It is safe for concurrent
+// use.
 func (db *DB) Dialect() router.Dialect { return router.Dialect(db.dialect.Load()) }
 
 // Primary returns the pool writes go to now: the node given as primary, or

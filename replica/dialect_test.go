@@ -53,7 +53,9 @@ func (fc *fakeCluster) versionQueries() int64 {
 
 // TestDialectFromServerVersion: a driver whose type says nothing gets its
 // dialect from the server's answer to SELECT version(); an answer that is
-// none of the three leaves it unknown, and the question is not asked again.
+// none of the three leaves it unknown, and the question is not asked again;
+// a bare version number that the server does not confirm as MySQL's leaves
+// it unknown, and is asked again.
 func TestDialectFromServerVersion(t *testing.T) {
 	tests := []struct {
 		name, version string
@@ -62,8 +64,8 @@ func TestDialectFromServerVersion(t *testing.T) {
 		{"PostgreSQL", "PostgreSQL 15.14 (Debian 15.14-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc", router.PostgreSQL},
 		{"MariaDB", "10.11.14-MariaDB-0+deb12u2-log", router.MariaDB},
 		{"CockroachDB", "CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, built 2023/09/27)", 0},
-		{"SQLite", "3.45.1", 0}, // digits, but it does not answer what MySQL's probes ask
-		{"empty", "", 0},        // the fake then answers its name
+		{"ClickHouse", "24.3.1.1", 0}, // digits, but it does not answer what MySQL's probes ask
+		{"empty", "", 0},              // the fake then answers its name
 		{"postgres lower case", "postgresql 15", 0},
 	}
 	for _, tt := range tests {
@@ -74,7 +76,11 @@ func TestDialectFromServerVersion(t *testing.T) {
 				return
 			}
 			require.Eventually(t, func() bool { return fc.versionQueries() > 0 }, 5*time.Second, time.Millisecond)
-			if !strings.HasPrefix(tt.version, "3.") {
+			if tt.name == "ClickHouse" {
+				// Looks like MySQL but fails the confirmation: not settled,
+				// asked again, and unknown meanwhile.
+				require.Eventually(t, func() bool { return fc.versionQueries() >= 2 }, 5*time.Second, time.Millisecond)
+			} else {
 				// Answered with no dialect: settled, never asked again (the
 				// first retry would come after 250 ms).
 				time.Sleep(600 * time.Millisecond)
@@ -87,8 +93,9 @@ func TestDialectFromServerVersion(t *testing.T) {
 
 // TestDialectLearntLaterRebuildsTheClassifier: while the server cannot be
 // asked, statements are classified under every dialect's rules; once it
-// answers (on a retry), they are classified by its dialect's rules, and on
-// PostgreSQL the scans for user functions that write start.
+// answers (on a retry), they are classified by its dialect's rules,
+// functions found not read-only meanwhile (no catalog to ask) are forgotten,
+// and on PostgreSQL the scans for user functions that write start.
 func TestDialectLearntLaterRebuildsTheClassifier(t *testing.T) {
 	tests := []struct {
 		version string
@@ -107,11 +114,17 @@ func TestDialectLearntLaterRebuildsTheClassifier(t *testing.T) {
 			require.Eventually(t, func() bool { return fc.versionQueries() >= 2 }, 5*time.Second, time.Millisecond)
 			require.Equal(t, router.Dialect(0), fc.db.Dialect())
 			require.Equal(t, router.Write, replica.ClassifyFor(fc.db, tt.query), "unknown dialect: any dialect's write wins")
+			// A function looked up now has no catalog to ask: not read-only.
+			_, _ = fc.db.Query("SELECT some_fn(1)")
+			require.Eventually(t, func() bool { settled, _ := replica.FunctionVerdict(fc.db, "some_fn"); return settled },
+				5*time.Second, time.Millisecond)
 
 			fc.primary.FailWith(nil)
 			fc.replicas[0].FailWith(nil)
 			require.Eventually(t, func() bool { return fc.db.Dialect() == tt.want }, 5*time.Second, time.Millisecond)
 			require.Equal(t, router.Read, replica.ClassifyFor(fc.db, tt.query))
+			settled, _ := replica.FunctionVerdict(fc.db, "some_fn")
+			require.False(t, settled, "a verdict reached with no catalog to ask outlived the dialect's detection")
 			if tt.want == router.PostgreSQL {
 				require.Eventually(t, func() bool { return replica.WriterScans(fc.db) > 0 }, 5*time.Second, time.Millisecond)
 			}
