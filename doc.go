@@ -29,6 +29,15 @@
 // anything to the primary; [replica.WithReplica] asks for a replica but can
 // never send a statement that may write to one.
 //
+// # A *sql.DB that routes
+//
+// [replica.DB.SQLDB] is a real *sql.DB whose every statement is routed by
+// the same rules, for code that takes a *sql.DB: sqlx, GORM, bun, ent,
+// goose, otelsql, sqlc. Its transactions run wholly on one node, and a
+// *sql.Conn stays on one primary connection from its first statement that
+// writes or changes session state. [replica.DB.PrepareContext] and
+// [replica.DB.Conn] return its statements and connections.
+//
 // # Failures
 //
 // A read that a replica cannot serve moves to the next replica, then the
@@ -48,5 +57,7 @@
 // # Concurrency
 //
 // Every exported type is safe for concurrent use unless its documentation
-// says otherwise ([replica.Tx], like *sql.Tx, is not).
+// says otherwise ([replica.Tx], like *sql.Tx, is not; nor is
+// [replica.DriverConn], which database/sql uses from one goroutine at a
+// time).
 package sqlreplica
