@@ -74,6 +74,7 @@ type node struct {
 	aside    *sql.DB
 	idx      int // in DB.all and in health snapshots
 	inFlight atomic.Int64
+	spare    spares // connections the routing *sql.DB gave back (spare.go)
 }
 
 // Compile-time checks: DB and Tx serve where sqlc's generated code expects
@@ -519,6 +520,9 @@ func (db *DB) Close() error {
 			db.sqldb.Close() // its idle connections give back what they hold
 		}
 		db.sqldbMu.Unlock()
+		for _, n := range db.all {
+			n.spare.close()
+		}
 		db.stop()
 		db.wg.Wait()
 		if db.owned {

@@ -114,9 +114,10 @@ type DriverConn struct {
 // realConn is a connection of a node's pool, held for a statement, a
 // transaction or a checkout.
 type realConn struct {
-	n  *node
-	sc *sql.Conn
-	dc driver.Conn
+	n     *node
+	sc    *sql.Conn
+	dc    driver.Conn
+	since time.Time // when it was taken from the pool
 }
 
 var errNotDriverConn = errors.New("replica: a pool's connection is not a driver.Conn")
@@ -130,6 +131,9 @@ var errNotDriverConn = errors.New("replica: a pool's connection is not a driver.
 // keeps one set of limits per node, shared with the DB's own methods, and
 // needs no DSN ([New] is given pools).
 func borrow(ctx context.Context, n *node) (realConn, error) {
+	if r, ok := n.spare.take(); ok {
+		return r, nil
+	}
 	sc, err := n.db.Conn(ctx)
 	if err != nil {
 		return realConn{}, err
@@ -146,13 +150,15 @@ func borrow(ctx context.Context, n *node) (realConn, error) {
 		sc.Close()
 		return realConn{}, err
 	}
-	return realConn{n: n, sc: sc, dc: dc}, nil
+	return realConn{n: n, sc: sc, dc: dc, since: time.Now()}, nil
 }
 
-// release returns r to its pool, or closes it when discard is set.
+// release gives r back (see spares), or closes it when discard is set.
 func (r realConn) release(discard bool) {
 	if discard {
 		discardConn(r.sc)
+	} else if r.n.spare.put(r, time.Now()) {
+		return
 	}
 	r.sc.Close()
 }

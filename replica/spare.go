@@ -1,0 +1,119 @@
+package replica
+
+import (
+	"database/sql/driver"
+	"sync"
+	"time"
+)
+
+// Spare connections: a statement of the routing *sql.DB takes a connection
+// of its node's pool and gives it back when done. Going through the pool
+// each time (sql.DB.Conn, then Raw) costs about as much as the statement
+// itself on a fast driver, so a connection given back is first kept aside,
+// for the next statement to take at the cost of a lock. It stays there
+// briefly: the pool's other users (the DB's own methods, the caller's own
+// use of a pool given to New) wait at most spareIdle for it, and a
+// connection goes back through the pool at least every spareLife, so that
+// the pool's lifetime limits and session checks still apply.
+const (
+	spareIdle = 5 * time.Millisecond // the longest a spare connection waits unused
+	spareLife = time.Second          // the longest one goes round without the pool
+	spareMax  = 4                    // spare connections kept per node
+)
+
+// spares holds one node's spare connections. It is safe for concurrent use.
+type spares struct {
+	mu     sync.Mutex
+	conns  []spareConn // the newest last
+	timer  *time.Timer // returns idle connections to the pool
+	armed  bool
+	closed bool
+}
+
+type spareConn struct {
+	r    realConn
+	idle time.Time // since when it waits
+}
+
+// take returns a spare connection, if there is one.
+func (s *spares) take() (realConn, bool) {
+	s.mu.Lock()
+	n := len(s.conns)
+	if n == 0 {
+		s.mu.Unlock()
+		return realConn{}, false
+	}
+	r := s.conns[n-1].r
+	s.conns[n-1] = spareConn{}
+	s.conns = s.conns[:n-1]
+	s.mu.Unlock()
+	return r, true
+}
+
+// put keeps r aside, and reports whether it did; if not, the caller
+// returns r to its pool. A connection that has gone round long enough, or
+// that its driver no longer finds valid, is not kept.
+func (s *spares) put(r realConn, now time.Time) bool {
+	if now.Sub(r.since) > spareLife {
+		return false
+	}
+	if v, ok := r.dc.(driver.Validator); ok && !v.IsValid() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.conns) >= spareMax {
+		return false
+	}
+	s.conns = append(s.conns, spareConn{r: r, idle: now})
+	if !s.armed {
+		s.armed = true
+		if s.timer == nil {
+			s.timer = time.AfterFunc(spareIdle, s.expire)
+		} else {
+			s.timer.Reset(spareIdle)
+		}
+	}
+	return true
+}
+
+// expire returns the connections idle for spareIdle to their pool.
+func (s *spares) expire() {
+	s.mu.Lock()
+	now := time.Now()
+	var old []realConn
+	kept := s.conns[:0]
+	for _, c := range s.conns {
+		if now.Sub(c.idle) >= spareIdle {
+			old = append(old, c.r)
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	clear(s.conns[len(kept):])
+	s.conns = kept
+	if len(kept) > 0 && !s.closed {
+		s.timer.Reset(spareIdle - now.Sub(kept[0].idle))
+	} else {
+		s.armed = false
+	}
+	s.mu.Unlock()
+	for _, r := range old {
+		r.sc.Close()
+	}
+}
+
+// close returns every spare connection to its pool and keeps none after.
+func (s *spares) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.r.sc.Close()
+	}
+}
