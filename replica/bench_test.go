@@ -12,14 +12,14 @@ import (
 )
 
 // BenchmarkQuery compares a query through a raw *sql.DB with the same query
-// routed by replica.DB, on the fake driver, so that only the library's
-// overhead differs. Compare the Pool=raw and Pool=replica lines with
-// benchstat.
+// routed by replica.DB (Pool=replica) and by its routing *sql.DB
+// (Pool=sqldb), on the fake driver, so that only the library's overhead
+// differs. Compare the lines with benchstat.
 func BenchmarkQuery(b *testing.B) {
 	const read = "SELECT u.id, u.name, u.email FROM users AS u WHERE u.id = $1 AND u.deleted_at IS NULL"
 	const write = "UPDATE users SET name = $1 WHERE id = $2"
 	for _, q := range []struct{ name, sql string }{{"Read", read}, {"Write", write}} {
-		for _, pool := range []string{"raw", "replica"} {
+		for _, pool := range []string{"raw", "replica", "sqldb"} {
 			b.Run(fmt.Sprintf("Stmt=%s/Pool=%s", q.name, pool), func(b *testing.B) {
 				servers := []*fakedb.Server{fakedb.NewServer("primary"), fakedb.NewServer("replica0"), fakedb.NewServer("replica1")}
 				pools := make([]*sql.DB, len(servers))
@@ -39,6 +39,9 @@ func BenchmarkQuery(b *testing.B) {
 					}
 					defer db.Close()
 					run = db.QueryContext
+					if pool == "sqldb" {
+						run = db.SQLDB().QueryContext
+					}
 				}
 				ctx := context.Background()
 				b.ReportAllocs()

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sqlreplica/sqlreplica/health"
+	"github.com/sqlreplica/sqlreplica/internal/dbvars"
 	"github.com/sqlreplica/sqlreplica/internal/redact"
 	"github.com/sqlreplica/sqlreplica/router"
 )
@@ -191,7 +192,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}()
 	if detect {
 		db.wg.Add(1)
-		go db.detectDialect(ctx)
+		go db.detectDialect(ctx, d)
 	}
 	if db.failover != nil {
 		db.wg.Add(1)
@@ -275,7 +276,8 @@ func Open(driverName, primaryDSN string, replicaDSNs []string, opts ...Option) (
 }
 
 // dialectOfDriver names the dialect a driver speaks. detect is true when
-// the server's version must settle it (MySQL or MariaDB).
+// the server's version must settle it: MySQL or MariaDB, or a driver of a
+// type it does not know (one wrapped by instrumentation, say), which gives 0.
 func dialectOfDriver(d driver.Driver) (dialect router.Dialect, detect bool) {
 	switch d.(type) {
 	case *stdlib.Driver:
@@ -286,7 +288,7 @@ func dialectOfDriver(d driver.Driver) (dialect router.Dialect, detect bool) {
 	if t := fmt.Sprintf("%T", d); strings.HasPrefix(t, "*pq.") {
 		return router.PostgreSQL, false // lib/pq
 	}
-	return 0, false // unknown: classify under every dialect's rules
+	return 0, true // unknown: classify under every dialect's rules until the server says
 }
 
 func (db *DB) setDialect(d router.Dialect) error {
@@ -317,21 +319,29 @@ func (db *DB) setDialectLocked(d router.Dialect) error {
 	return nil
 }
 
-// detectDialect tells MariaDB from MySQL by the primary's version, retrying
-// with back-off until it succeeds or the DB closes. MySQL and MariaDB lex
-// alike, so routing does not wait for it.
-func (db *DB) detectDialect(ctx context.Context) {
+// versionQuery asks a server what it is. It is valid on PostgreSQL,
+// MySQL and MariaDB alike.
+const versionQuery = "SELECT version()"
+
+// mysqlConfirm reads global variables as the MySQL and MariaDB health
+// probes and position reads do: a server whose version looks like MySQL's
+// is taken for MySQL only if it answers it.
+const mysqlConfirm = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'read_only')"
+
+// detectDialect asks the nodes' servers for their version, in order, until
+// one answers, retrying with back-off until one does or the DB closes.
+// guess is the dialect the driver's type gave: MySQL (the answer tells
+// MariaDB from it) or 0 (the answer settles it, or leaves it unknown). Until
+// it is known, routing classifies under every dialect's rules, the health
+// checks only ping and sessions' reads go to the primary: all safe. Once it
+// is learnt, what depends on it follows (see learnDialect).
+func (db *DB) detectDialect(ctx context.Context, guess router.Dialect) {
 	defer db.wg.Done()
 	backoff := 250 * time.Millisecond
 	for {
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var version string
-		err := db.primary.db.QueryRowContext(qctx, "SELECT VERSION()").Scan(&version)
-		cancel()
+		d, version, err := db.askDialect(ctx, guess)
 		if err == nil {
-			if strings.Contains(strings.ToLower(version), "mariadb") {
-				_ = db.setDialect(router.MariaDB)
-			}
+			db.learnDialect(ctx, guess, d)
 			db.log.Debug("replica: dialect detected", "dialect", db.Dialect().String(), "version", version)
 			return
 		}
@@ -345,9 +355,108 @@ func (db *DB) detectDialect(ctx context.Context) {
 	}
 }
 
+// askDialect asks each node in turn what server it is, each question
+// bounded by positionTimeout, and returns the first answer: the dialect it
+// shows (0: none the DB knows) and the version. err joins every node's
+// error when none answered.
+func (db *DB) askDialect(ctx context.Context, guess router.Dialect) (router.Dialect, string, error) {
+	var errs []error
+	for _, n := range db.all {
+		qctx, cancel := context.WithTimeout(ctx, positionTimeout)
+		d, version, err := askNode(qctx, n.positions(), guess)
+		cancel()
+		if err == nil {
+			return d, version, nil
+		}
+		if ctx.Err() != nil {
+			return 0, "", ctx.Err()
+		}
+		errs = append(errs, &NodeError{Node: n.name, Err: err})
+	}
+	return 0, "", errors.Join(errs...)
+}
+
+// askNode asks one server its version and names the dialect it shows.
+func askNode(ctx context.Context, pool *sql.DB, guess router.Dialect) (router.Dialect, string, error) {
+	var version string
+	if err := pool.QueryRowContext(ctx, versionQuery).Scan(&version); err != nil {
+		return 0, "", err
+	}
+	d := dialectOfVersion(version)
+	if guess == 0 && d == router.MySQL {
+		// Other servers (ClickHouse, say) answer a bare version number too:
+		// only a server that answers what the MySQL probes ask is MySQL.
+		vars, err := dbvars.Read(ctx, pool, mysqlConfirm)
+		if err != nil {
+			return 0, "", fmt.Errorf("replica: %q answers like MySQL: %w", version, err)
+		}
+		if vars["version"] == "" {
+			d = 0
+		}
+	}
+	if guess == router.MySQL && d != router.MariaDB {
+		d = router.MySQL // the driver speaks MySQL's protocol: MySQL unless MariaDB
+	}
+	return d, version, nil
+}
+
+// dialectOfVersion names the dialect a version() answer shows:
+// "PostgreSQL 15.4 on x86_64…", "10.11.6-MariaDB-0+deb12u1", "9.7.4" (MySQL:
+// digits first, to be confirmed); 0 for any other.
+func dialectOfVersion(v string) router.Dialect {
+	switch {
+	case strings.HasPrefix(v, "PostgreSQL "):
+		return router.PostgreSQL
+	case strings.Contains(strings.ToLower(v), "mariadb"):
+		return router.MariaDB
+	case len(v) > 0 && v[0] >= '0' && v[0] <= '9':
+		return router.MySQL
+	}
+	return 0
+}
+
+// learnDialect sets d, learnt from the server, when the driver's type gave
+// guess, and starts what depends on it: the classifier is rebuilt, functions
+// found not read-only while no catalog could be asked may be looked up
+// again, a health round runs at once, and on PostgreSQL the catalog scans
+// for user functions that write start.
+func (db *DB) learnDialect(ctx context.Context, guess, d router.Dialect) {
+	if d == 0 || d == guess {
+		return
+	}
+	db.funcs.mu.Lock()
+	err := db.setDialectLocked(d)
+	if err == nil && guess == 0 {
+		// Functions looked up while the dialect was unknown had no catalog
+		// to ask: let the next call look them up.
+		db.funcs.forgetNegativesLocked()
+	}
+	db.funcs.mu.Unlock()
+	if err != nil {
+		db.log.Debug("replica: dialect not set", "dialect", d.String(), "err", redact.Error(err))
+		return
+	}
+	if d == router.PostgreSQL && guess == 0 && ctx.Err() == nil {
+		db.wg.Add(1) // this goroutine's count holds wg above zero: Close waits for it
+		go db.runWriterScans(ctx)
+	}
+	db.checker.Trigger() // check with the dialect's queries now: roles, positions, lag
+}
+
 // Dialect returns the SQL dialect the DB classifies by: the one given with
-// the [Dialect] option, or the one detected (MySQL until the server's
-// version shows MariaDB; zero for an unknown driver).
+// the [Dialect] option, or the one detected. Detection goes by the driver's
+// type (pgx and lib/pq: PostgreSQL; go-sql-driver/mysql: MySQL until the
+// server's version shows MariaDB) and, for a driver of another type (one
+// wrapped by instrumentation, say), by the server's answer to
+// "SELECT version()", asked of each node in turn in the background and
+// asked again with back-off (up to 30 s) until one answers or the DB closes.
+// A bare version number ("9.7.4") counts as MySQL only if the server also
+// answers MySQL's SHOW GLOBAL VARIABLES. It is zero while unknown, and stays
+// zero for a server that is none of the three: then statements are
+// classified under every dialect's rules, the health checks only ping, lag
+// is unknown, and a session's reads after a write whose position could not
+// be read go to the primary until it writes again. It is safe for concurrent
+// use.
 func (db *DB) Dialect() router.Dialect { return router.Dialect(db.dialect.Load()) }
 
 // Primary returns the pool writes go to now: the node given as primary, or
@@ -405,6 +514,11 @@ func (db *DB) Close() error {
 		db.bgMu.Lock() // no background work starts once closed is set
 		db.closed.Store(true)
 		db.bgMu.Unlock()
+		db.sqldbMu.Lock()
+		if db.sqldb != nil {
+			db.sqldb.Close() // its idle connections give back what they hold
+		}
+		db.sqldbMu.Unlock()
 		db.stop()
 		db.wg.Wait()
 		if db.owned {

@@ -273,15 +273,17 @@ func TestPrepareAndConn(t *testing.T) {
 	require.NoError(t, st.Close())
 	require.Equal(t, "UPDATE t SET a = 1", fc.primary.Last())
 
+	// A connection's reads go to the replicas until it runs a write; from
+	// then on, everything runs on the primary, where the write's session
+	// state is, WithReplica or not.
 	c, err := fc.db.Conn(ctx)
 	require.NoError(t, err)
 	require.NoError(t, c.QueryRowContext(ctx, "SELECT 1").Scan(&name))
-	require.Equal(t, "primary", name)
-	require.NoError(t, c.Close())
-	// Anything may run on a connection: WithReplica cannot put it on a replica.
-	c, err = fc.db.Conn(replica.WithReplica(ctx))
+	require.Equal(t, "replica1", name)
+	_, err = c.ExecContext(ctx, "SET search_path = app")
 	require.NoError(t, err)
-	require.NoError(t, c.QueryRowContext(ctx, "SELECT 1").Scan(&name))
+	require.Equal(t, "SET search_path = app", fc.primary.Last())
+	require.NoError(t, c.QueryRowContext(replica.WithReplica(ctx), "SELECT 1").Scan(&name))
 	require.Equal(t, "primary", name)
 	require.NoError(t, c.Close())
 }

@@ -17,9 +17,10 @@ const (
 	callBegin                         // DB.BeginTx: class is Read for a read-only transaction
 	callConn                          // DB.Conn: anything may run on the connection
 	callInReplicaTx                   // a statement of a Tx that runs on a replica
+	callPinned                        // a statement of a SQLDB connection kept on the primary (see DB.SQLDB)
 )
 
-var callerNames = [...]string{"", "statement", "prepare", "begin", "conn", "replica transaction"}
+var callerNames = [...]string{"", "statement", "prepare", "begin", "conn", "replica transaction", "pinned connection"}
 
 func (c caller) String() string { return callerNames[c] }
 
@@ -53,11 +54,13 @@ const (
 	reasonConn                               // a dedicated connection may run anything
 	reasonSplitBrain                         // refused: more than one node accepts writes
 	reasonWriteOnReplica                     // refused: a write in a transaction on a replica
+	reasonPinned                             // a connection kept on the primary for its session state
 )
 
 var reasonNames = [...]string{"", "read", "write", "refused as a write by a replica", "WithPrimary",
 	"no replicas", "after a write of the session", "session unsure", "write of the session in progress",
-	"read-write transaction", "serializable transaction", "connection", "split brain", "write in a replica transaction"}
+	"read-write transaction", "serializable transaction", "connection", "split brain", "write in a replica transaction",
+	"pinned connection"}
 
 func (r reason) String() string { return reasonNames[r] }
 
@@ -88,6 +91,9 @@ type decisionInput struct {
 	// replicaOnly is the read-your-writes policy's ReplicaOnly, for a read
 	// with a session or token.
 	replicaOnly bool
+	// savepoint: the statement is SAVEPOINT, RELEASE or ROLLBACK TO, which
+	// a transaction on a replica may run.
+	savepoint bool
 }
 
 // mayWrite reports whether the statement is routed as one that may write:
@@ -130,6 +136,11 @@ type decision struct {
 //     With a ReplicaOnly policy, a read that only the primary could serve
 //     (an unsure session, a write in progress) is refused instead.
 //  4. Every other read goes to the replicas, honouring the session.
+//
+// A statement of a connection kept on the primary (callPinned) runs there,
+// as a write when it may write (refused in a split brain); one in a
+// transaction on a replica is refused when it may write, unless it is a
+// savepoint's.
 func decide(in decisionInput) decision {
 	// The common cases, first.
 	switch in {
@@ -140,10 +151,18 @@ func decide(in decisionInput) decision {
 	}
 	write := in.mayWrite()
 	if in.caller == callInReplicaTx {
-		if write {
+		if write && !in.savepoint {
 			return decision{target: refuse, reason: reasonWriteOnReplica}
 		}
 		return decision{target: toReplica, reason: reasonRead, isolate: in.declared}
+	}
+	if in.caller == callPinned {
+		// Its connection keeps session state on the primary: everything runs
+		// there, and what may write is refused in a split brain.
+		if write && in.split {
+			return decision{target: refuse, reason: reasonSplitBrain, write: true}
+		}
+		return decision{target: toPrimary, reason: reasonPinned, write: write}
 	}
 	// Only a statement that runs isolates: preparing runs no function, and a
 	// statement prepared on a connection of its own would die with it.

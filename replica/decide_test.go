@@ -18,7 +18,7 @@ import (
 func TestDecideEveryCombination(t *testing.T) {
 	bools := []bool{false, true}
 	n := 0
-	for c := callStatement; c <= callInReplicaTx; c++ {
+	for c := callStatement; c <= callPinned; c++ {
 		for _, cls := range []router.Kind{0, router.Read, router.Write} {
 			for _, refused := range bools {
 				for hint := hintNone; hint <= hintReplica; hint++ {
@@ -30,12 +30,14 @@ func TestDecideEveryCombination(t *testing.T) {
 										for _, inProg := range bools {
 											for _, ro := range bools {
 												for _, declared := range bools {
-													in := decisionInput{caller: c, class: cls, refused: refused, hint: hint,
-														replicas: replicas, split: split, serializableOnPG: ser,
-														afterWrite: after, unsure: unsure, inProgress: inProg, replicaOnly: ro,
-														declared: declared}
-													checkDecision(t, in, decide(in))
-													n++
+													for _, sp := range bools {
+														in := decisionInput{caller: c, class: cls, refused: refused, hint: hint,
+															replicas: replicas, split: split, serializableOnPG: ser,
+															afterWrite: after, unsure: unsure, inProgress: inProg, replicaOnly: ro,
+															declared: declared, savepoint: sp}
+														checkDecision(t, in, decide(in))
+														n++
+													}
 												}
 											}
 										}
@@ -70,8 +72,16 @@ func checkDecision(t *testing.T, in decisionInput, d decision) {
 	require.Equal(t, d.target == toReplica && in.declared && (in.caller == callStatement || in.caller == callInReplicaTx),
 		d.isolate, where)
 	switch {
+	case in.caller == callPinned:
+		// A connection kept on the primary runs everything there, as a
+		// write when it may write; a write is refused in a split brain.
+		if mayWrite && in.split {
+			require.Equal(t, decision{target: refuse, reason: reasonSplitBrain, write: true}, d, where)
+		} else {
+			require.Equal(t, decision{target: toPrimary, reason: reasonPinned, write: mayWrite}, d, where)
+		}
 	case in.caller == callInReplicaTx:
-		if mayWrite {
+		if mayWrite && !in.savepoint {
 			require.Equal(t, decision{target: refuse, reason: reasonWriteOnReplica}, d, where)
 		} else {
 			require.Equal(t, toReplica, d.target, where)

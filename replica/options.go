@@ -78,10 +78,12 @@ func NodeNames(names ...string) Option {
 	}
 }
 
-// Dialect fixes the SQL dialect instead of detecting it from the driver and
-// the server's version. The classifier lexes by it and the health checks
-// query by it. d must be [router.PostgreSQL], [router.MySQL] or
-// [router.MariaDB]; leave the option out to detect it.
+// Dialect fixes the SQL dialect instead of detecting it from the driver's
+// type and the server's version (see [DB.Dialect]): with a wrapped driver,
+// it is known from the start instead of once the server has answered. The
+// classifier lexes by it, the health checks and session positions query by
+// it. d must be [router.PostgreSQL], [router.MySQL] or [router.MariaDB];
+// leave the option out to detect it.
 func Dialect(d router.Dialect) Option {
 	return func(c *config) error {
 		switch d {

@@ -6,7 +6,6 @@ import (
 	"reflect"
 
 	"github.com/sqlreplica/sqlreplica/internal/errrow"
-	"github.com/sqlreplica/sqlreplica/router"
 )
 
 // classOf returns the decision's input for query arriving through c: its
@@ -90,28 +89,21 @@ func (db *DB) QueryRow(query string, args ...any) *sql.Row {
 	return db.QueryRowContext(context.Background(), query, args...)
 }
 
-// PrepareContext prepares a statement on the node its class sends it to: a
-// replica (picked by the balancer, the next one if it cannot prepare) for a
-// read, the primary otherwise. It is prepared there only, not on every node,
-// and the *sql.Stmt stays bound to that node: for reads spread over every
-// replica and following fail-overs, run the query unprepared (both drivers
-// cache prepared statements per connection). Statements run through the
-// *sql.Stmt bypass the DB: their writes are not recorded in a session, and
-// their reads do not honour one.
+// PrepareContext returns a statement of [DB.SQLDB]: prepared lazily on
+// whichever node runs it, and routed at each execution as the DB's own
+// statements are (a read spreads over the replicas, a write goes to the
+// primary, a session or token in the execution's context is honoured). An
+// error in the statement therefore shows at its first execution. Such a
+// statement can be given to [Tx.StmtContext].
 func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	var st *sql.Stmt
-	in := db.classOf(callPrepare, query)
-	err := db.route(ctx, in, captureNone, func(ctx context.Context, _ *node, q querier) (err error) {
-		st, err = q.PrepareContext(ctx, query)
-		return err
-	})
+	st, err := db.SQLDB().PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	db.stmts.add(st, in)
+	db.stmts.add(st, query)
 	return st, nil
 }
 
@@ -120,19 +112,17 @@ func (db *DB) Prepare(query string) (*sql.Stmt, error) {
 	return db.PrepareContext(context.Background(), query)
 }
 
-// Conn returns a single connection of the primary, for work that needs one
-// session (SET, temporary tables, advisory locks, …). Anything may run on it,
-// so it is always on the primary, whatever the context's hint, and
-// refused with [ErrSplitBrain] in a split brain. Statements run through it
-// bypass the DB: no routing, and no read-your-writes session.
+// Conn returns a single connection of [DB.SQLDB], for work that needs one
+// session (SET, temporary tables, advisory locks, LAST_INSERT_ID, …). Its
+// reads go to the replicas until it runs anything that may write or change
+// session state; from then on every statement runs on one primary
+// connection, where that state is (see [DB.SQLDB]). Its statements honour
+// the context's session, token and hints, and a write is refused with
+// [ErrSplitBrain] in a split brain. [DriverConn.Primary], through
+// (*sql.Conn).Raw, gives the primary's driver connection.
 func (db *DB) Conn(ctx context.Context) (*sql.Conn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	var c *sql.Conn
-	err := db.route(ctx, decisionInput{caller: callConn, class: router.Write}, captureNone, func(ctx context.Context, n *node, _ querier) (err error) {
-		c, err = n.db.Conn(ctx)
-		return err
-	})
-	return c, err
+	return db.SQLDB().Conn(ctx)
 }

@@ -57,6 +57,11 @@ func (db *DB) buildView(s *health.Snapshot) {
 type querier struct {
 	db   *sql.DB
 	conn *sql.Conn // when set, the statement runs on it
+	// What a statement routed with captureByFn learns of its route (the
+	// routing *sql.DB's, which takes its connections itself):
+	write   bool                 // it runs as a write, on the writer
+	isolate bool                 // a failure must close its connection, not pool it
+	session *consistency.Session // a write records its position here (nil: nowhere)
 }
 
 func (q querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -106,6 +111,11 @@ const (
 	captureNone  capture = iota // nothing is written by the call itself (Prepare, Begin, Conn)
 	captureNow                  // the write has completed when fn returns (Exec)
 	captureLater                // the write completes once its rows are read and closed (Query, QueryRow)
+	// captureByFn: fn takes its connection from q.db itself, isolates a
+	// read when q.isolate says so, and records a write's position in
+	// q.session when it has completed (the routing *sql.DB's statements,
+	// whose rows are the driver's, not *sql.Rows).
+	captureByFn
 )
 
 // route is every entry point's way in: it completes the decision's input
@@ -132,7 +142,7 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 		case d.target == toReplica:
 			return db.read(ctx, v, in, d, nil, nil, when, fn)
 		case d.target == toPrimary && d.write:
-			if err := db.call(ctx, v.writer, fn); err != nil {
+			if err := db.callWith(ctx, v.writer, fn, querier{db: v.writer.db, write: when == captureByFn}); err != nil {
 				return db.writeFailed(ctx, v.writer, nil, err)
 			}
 			return nil
@@ -235,6 +245,7 @@ func (db *DB) pick(c []router.Candidate) int {
 type attempt struct {
 	failed  []error // a NodeError per node that could not serve
 	isolate bool    // run on a connection of its own, closed if the statement fails
+	byFn    bool    // fn isolates the statement itself (captureByFn)
 }
 
 func (a *attempt) note(n *node, err error) {
@@ -254,9 +265,12 @@ const (
 // try runs fn on replica n and says what follows.
 func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, error) {
 	var err error
-	if a.isolate {
+	switch {
+	case a.byFn:
+		err = db.callWith(ctx, n, fn, querier{db: n.db, isolate: a.isolate})
+	case a.isolate:
 		err = db.callIsolated(ctx, n, fn)
-	} else {
+	default:
 		err = db.call(ctx, n, fn)
 	}
 	if err == nil {
@@ -288,7 +302,7 @@ func (db *DB) afterFailure(ctx context.Context, n *node, err error, a *attempt) 
 // cannot serve, and on the primary as the last resort. A replica that
 // refuses the statement as a write makes it a write, decided anew.
 func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o *queryOpts, r *readState, when capture, fn runFn) error {
-	a := attempt{isolate: d.isolate}
+	a := attempt{isolate: d.isolate, byFn: when == captureByFn}
 	var out outcome
 	var err error
 	switch {
@@ -310,7 +324,7 @@ func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o
 // readAfter goes on with a read without a session, token or lag limit
 // whose first replica, n, failed with err.
 func (db *DB) readAfter(ctx context.Context, v *view, in decisionInput, d decision, n *node, err error, when capture, fn runFn) error {
-	a := attempt{isolate: d.isolate}
+	a := attempt{isolate: d.isolate, byFn: when == captureByFn}
 	out, err := db.afterFailure(ctx, n, err, &a)
 	if out == moveOn {
 		out, err = db.readAny(ctx, v, nil, fn, &a, n)
@@ -463,10 +477,7 @@ func (db *DB) readPrimary(ctx context.Context, v *view, s *consistency.Session, 
 	err := db.call(ctx, n, fn)
 	if err == nil {
 		if s != nil {
-			began := time.Now() // fn has returned: the read's snapshot is taken
-			s.ReadOnPrimaryLater(func(ctx context.Context) (consistency.Token, error) {
-				return db.primaryPosition(ctx, n, began)
-			})
+			db.readOnPrimary(s, n, time.Now()) // fn has returned: the read's snapshot is taken
 		}
 		return nil
 	}
@@ -527,12 +538,17 @@ func leastLagging(c []router.Candidate) int {
 // A node's error is redacted (see internal/redact): no text derived from a
 // connection string reaches a caller.
 func (db *DB) call(ctx context.Context, n *node, fn runFn) error {
+	return db.callWith(ctx, n, fn, querier{db: n.db})
+}
+
+// callWith is call with the querier q.
+func (db *DB) callWith(ctx context.Context, n *node, fn runFn, q querier) error {
 	var err error
 	if !db.countInFlight {
-		err = fn(ctx, n, querier{db: n.db})
+		err = fn(ctx, n, q)
 	} else {
 		n.inFlight.Add(1)
-		err = fn(ctx, n, querier{db: n.db})
+		err = fn(ctx, n, q)
 		n.inFlight.Add(-1)
 	}
 	if err != nil {
@@ -625,6 +641,10 @@ func (db *DB) afterRows(conn *sql.Conn, stop func() bool, cancel context.CancelF
 // covers it if it was applied.
 func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when capture, fn runFn) error {
 	n := v.writer
+	if when == captureByFn {
+		// fn records the position itself, once the write has completed.
+		return db.writeFailed(ctx, n, s, db.callWith(ctx, n, fn, querier{db: n.db, write: true, session: s}))
+	}
 	if s == nil || when == captureNone {
 		return db.writeFailed(ctx, n, nil, db.call(ctx, n, fn))
 	}
@@ -677,4 +697,29 @@ func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, 
 		s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, start) })
 	}
 	return err
+}
+
+// recordAtClose records in s the position of a write on n whose rows are
+// still open: the returned function, called once they are closed, tells
+// the session the write has completed.
+func (db *DB) recordAtClose(s *consistency.Session, n *node) func() {
+	done := make(chan struct{})
+	var completed time.Time
+	s.RecordAfter(done, func(ctx context.Context) (consistency.Token, error) {
+		return db.primaryPosition(ctx, n, completed)
+	})
+	return func() {
+		completed = time.Now()
+		close(done)
+	}
+}
+
+// readOnPrimary raises session s's floor to what the primary n had when a
+// read that began before at ran there: a later read on a replica must see
+// it. The position is read later, when the session next needs it, so that
+// no connection is held while it is read.
+func (db *DB) readOnPrimary(s *consistency.Session, n *node, at time.Time) {
+	s.ReadOnPrimaryLater(func(ctx context.Context) (consistency.Token, error) {
+		return db.primaryPosition(ctx, n, at)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +97,28 @@ func TestEveryEntryPointRoutesByTheOneDecision(t *testing.T) {
 				return "", err
 			}
 			defer c.Close()
-			return queryRow(c, ctx, "SELECT 1")
+			return queryRow(c, ctx, q)
+		}},
+		{"SQLDB().ExecContext", func(ctx context.Context, q string) (string, error) {
+			return ranOn(func() error { _, err := db.SQLDB().ExecContext(ctx, q); return err })
+		}},
+		{"SQLDB().QueryRowContext", func(ctx context.Context, q string) (string, error) { return queryRow(db.SQLDB(), ctx, q) }},
+		{"SQLDB().PrepareContext", func(ctx context.Context, q string) (string, error) {
+			st, err := db.SQLDB().PrepareContext(ctx, q)
+			if err != nil {
+				return "", err
+			}
+			defer st.Close()
+			var s string
+			return s, st.QueryRowContext(ctx).Scan(&s)
+		}},
+		{"SQLDB().BeginTx", func(ctx context.Context, q string) (string, error) {
+			tx, err := db.SQLDB().BeginTx(ctx, &sql.TxOptions{ReadOnly: q == readQuery})
+			if err != nil {
+				return "", err
+			}
+			defer tx.Rollback()
+			return queryRow(tx, ctx, readQuery)
 		}},
 	}
 	hints := []struct {
@@ -130,8 +152,8 @@ func TestEveryEntryPointRoutesByTheOneDecision(t *testing.T) {
 
 								got, err := e.run(ctx, query)
 
-								isRead := query == readQuery && e.name != "Conn"
-								if e.name == "BeginTx" && h.h == hintReplica {
+								isRead := query == readQuery
+								if strings.HasSuffix(e.name, "BeginTx") && h.h == hintReplica {
 									isRead = true
 								}
 								wantWriter := servers[writer].Name()
@@ -142,7 +164,7 @@ func TestEveryEntryPointRoutesByTheOneDecision(t *testing.T) {
 									require.NoError(t, err, name)
 									require.Equal(t, wantWriter, got, name)
 								case h.h == hintPrimary || lagLimited ||
-									session != "none" && (e.name == "QueryContext" || e.name == "QueryRowContext" || e.name == "ExecContext" || e.name == "BeginTx"):
+									session != "none":
 									require.NoError(t, err, name)
 									require.Equal(t, wantWriter, got, name)
 								default:

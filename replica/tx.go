@@ -105,7 +105,9 @@ func (tx *Tx) allowed(query string) (declared bool, err error) {
 	if !tx.read {
 		return false, nil
 	}
-	d := decide(tx.db.classOf(callInReplicaTx, query))
+	in := tx.db.classOf(callInReplicaTx, query)
+	in.savepoint = isSavepoint(query)
+	d := decide(in)
 	if d.target == refuse {
 		return false, refusal(d)
 	}
@@ -201,17 +203,18 @@ func (tx *Tx) Prepare(query string) (*sql.Stmt, error) {
 }
 
 // StmtContext returns a transaction-specific copy of a statement prepared
-// with [DB.PrepareContext]. The statement must have been prepared on the
-// transaction's node (a write statement and a read-write transaction are both
-// on the primary). In a transaction routed as a read, a statement that may
-// write (or that this DB did not prepare, whose class it cannot know) gives a
+// with [DB.PrepareContext]: the statement is prepared on the transaction's
+// connection. In a transaction routed as a read, a statement that may write
+// (or that this DB did not prepare, whose class it cannot know) gives a
 // *sql.Stmt whose every use fails with [ErrWriteOnReplica]; nothing is sent.
+// A statement this DB did not prepare is handed to *sql.Tx's StmtContext.
 func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	query, ok := tx.db.stmts.of(stmt)
 	if tx.read {
-		in, ok := tx.db.stmts.of(stmt)
-		in.caller = callInReplicaTx
-		if !ok {
-			in.class = router.Write // not prepared by this DB: its class is not known
+		in := decisionInput{caller: callInReplicaTx, class: router.Write} // not prepared by this DB: its class is not known
+		if ok {
+			in = tx.db.classOf(callInReplicaTx, query)
+			in.savepoint = isSavepoint(query)
 		}
 		d := decide(in)
 		if d.target == refuse {
@@ -221,7 +224,14 @@ func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 			tx.tainted.Store(true)
 		}
 	}
-	return tx.tx.StmtContext(ctx, stmt)
+	if !ok {
+		return tx.tx.StmtContext(ctx, stmt)
+	}
+	st, err := tx.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return tx.tx.StmtContext(errrow.Ctx(err), stmt) // a Stmt that fails with it
+	}
+	return st
 }
 
 // Stmt is [Tx.StmtContext] with context.Background.

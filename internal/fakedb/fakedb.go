@@ -2,6 +2,9 @@
 // benchmarks: each fake server answers every query with one row holding its
 // name, counts what it ran, and can be made to fail the way real servers do
 // (refused connections, broken connections, read-only errors, any error).
+// "SELECT version()" is the one exception: it answers the server's version
+// (its name unless [Server.SetVersion] set one) and is counted apart, as
+// the DB's own housekeeping, like a ping.
 // Integration tests use real servers; see internal/testcluster.
 package fakedb
 
@@ -28,14 +31,16 @@ var ErrReadOnly error = &pgconn.PgError{Severity: "ERROR", Code: "25006", Messag
 type Server struct {
 	name string
 
-	queries atomic.Int64 // statements run
-	txs     atomic.Int64 // transactions begun
-	roTxs   atomic.Int64 // read-only transactions begun
+	queries  atomic.Int64 // statements run
+	versions atomic.Int64 // version probes received (not in queries)
+	txs      atomic.Int64 // transactions begun
+	roTxs    atomic.Int64 // read-only transactions begun
 
 	mu       sync.Mutex // guards the fields below
 	down     bool       // refuse connections; break open ones
 	readOnly bool       // reject statements that start with a write verb
 	failWith error      // returned by every statement while set
+	version  string     // what SELECT version() answers; "": name
 	last     string     // last statement run
 	gen      int        // bumped by SetDown(true): older connections are broken
 }
@@ -75,8 +80,20 @@ func (s *Server) FailWith(err error) {
 	s.failWith = err
 }
 
-// Queries returns how many statements the server ran.
+// Queries returns how many statements the server ran, version probes
+// aside.
 func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// SetVersion sets what "SELECT version()" answers; "" answers the name.
+func (s *Server) SetVersion(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version = v
+}
+
+// VersionQueries returns how many "SELECT version()" reached the server,
+// failed ones ([Server.FailWith]) included.
+func (s *Server) VersionQueries() int64 { return s.versions.Load() }
 
 // Txs returns how many transactions, and read-only ones, the server began.
 func (s *Server) Txs() (all, readOnly int64) { return s.txs.Load(), s.roTxs.Load() }
@@ -146,7 +163,32 @@ func isWrite(q string) bool {
 	return false
 }
 
+// versionQuery is the DB's dialect probe.
+const versionQuery = "SELECT version()"
+
+// answerVersion answers the dialect probe, which fails as any statement
+// does but is neither counted in queries nor remembered as the last.
+func (c *conn) answerVersion() (driver.Rows, error) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.s.down || c.gen != c.s.gen {
+		return nil, driver.ErrBadConn
+	}
+	c.s.versions.Add(1)
+	if c.s.failWith != nil {
+		return nil, c.s.failWith
+	}
+	v := c.s.version
+	if v == "" {
+		v = c.s.name
+	}
+	return &rows{name: v}, nil
+}
+
 func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+	if strings.EqualFold(query, versionQuery) {
+		return c.answerVersion()
+	}
 	if err := c.check(query); err != nil {
 		return nil, err
 	}
