@@ -19,7 +19,6 @@ import (
 	"github.com/sqlreplica/sqlreplica/consistency"
 	authors "github.com/sqlreplica/sqlreplica/examples/ecosystem/internal/authorspg"
 	"github.com/sqlreplica/sqlreplica/replica"
-	"github.com/sqlreplica/sqlreplica/router"
 )
 
 // openExample opens the replica.DB the examples share: a primary and one
@@ -169,8 +168,8 @@ func Example_goose() {
 }
 
 // otelsql: trace each node's pool, then route over them. Every span lands
-// on the node that ran the statement. The dialect is given because the
-// wrapped driver hides it.
+// on the node that ran the statement. The dialect is told from the server,
+// since the wrapped driver hides it.
 func Example_otelsql() {
 	primary, err := otelsql.Open("pgx", "postgres://app@primary.internal/app")
 	if err != nil {
@@ -180,7 +179,7 @@ func Example_otelsql() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rdb, err := replica.New(primary, []*sql.DB{replica1}, replica.Dialect(router.PostgreSQL))
+	rdb, err := replica.New(primary, []*sql.DB{replica1})
 	if err != nil {
 		log.Fatal(err)
 	}
