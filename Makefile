@@ -15,7 +15,9 @@ deps:
 	@scripts/install-deps.sh
 	@scripts/fetch-mysql.sh || echo "*** MySQL 9 could not be fetched: the MySQL tests will skip (PostgreSQL and MariaDB still run)."
 
-# Every test with -race against real PostgreSQL and MariaDB clusters (and
+# Every test with -race, the main module's then examples/ecosystem's (a
+# module of its own: sqlx, GORM, bun, ent, goose, otelsql, sqlc over
+# SQLDB), against real PostgreSQL and MariaDB clusters (and
 # Oracle MySQL when scripts/fetch-mysql.sh could fetch it) that the tests
 # start and stop themselves; a PostgreSQL or MariaDB server that cannot start
 # fails the run. The run gets a directory of its own (scripts/with-run-dir.sh)
@@ -24,6 +26,8 @@ deps:
 test: deps
 	$(GO) vet $(PKGS)
 	SQLREPLICA_REQUIRE_SERVERS=1 scripts/with-run-dir.sh $(GO) test -race -count=1 -parallel 4 -timeout 20m $(PKGS)
+	cd examples/ecosystem && $(GO) vet ./...
+	cd examples/ecosystem && SQLREPLICA_REQUIRE_SERVERS=1 ../../scripts/with-run-dir.sh $(GO) test -race -count=1 -timeout 10m ./...
 
 # A throwaway PostgreSQL cluster and the demo program.
 demo: deps
