@@ -55,6 +55,7 @@ type DB struct {
 	wg        sync.WaitGroup // background goroutines
 	failover  *failover      // nil unless a FailoverPolicy has After set
 	pp        primaryPos     // the primary's position, for read-your-writes
+	causal    causalState    // the DB's acknowledged writes, with CausalReads
 	closeOnce sync.Once
 	closeErr  error
 
@@ -151,6 +152,13 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	if err := db.setDialect(d); err != nil {
 		return nil, err
+	}
+	if db.cfg.causal {
+		if d == 0 {
+			return nil, badOption("CausalReads: replication positions need a known dialect; give the Dialect option")
+		}
+		db.causal.on = len(db.replicas) > 0
+		db.causal.base = time.Now()
 	}
 	if f := db.cfg.failover; f != nil {
 		if len(f.Nodes) != len(db.all) {

@@ -37,12 +37,3 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 func (c *connector) Driver() driver.Driver { return c.db.primary.db.Driver() }
-
-// RecordWrite tells the session in ctx, and the DB's causal reads (see
-// [CausalReads]), that a write happened on the primary outside this DB.
-// STUB.
-func (db *DB) RecordWrite(ctx context.Context) error { return nil }
-
-// CausalReads makes every read through the DB see every write the DB
-// acknowledged before the read began. STUB.
-func CausalReads() Option { return func(c *config) error { return nil } }
