@@ -257,7 +257,7 @@ func TestCausalReadAfterAWriteOfUnknownOutcome(t *testing.T) {
 func TestCausalPositionAfterAFailOver(t *testing.T) {
 	f := newCausalFixture(t)
 	f.db.causal.merge(consistency.PostgresToken(causalSystem, 1, 500)) // timeline 1
-	f.replicasAt(100, 100)                                              // timeline 1 too, behind
+	f.replicasAt(100, 100)                                             // timeline 1 too, behind
 	pp := &f.db.pp
 	pp.mu.Lock()
 	pp.node, pp.pos, pp.at = f.db.primary, consistency.PostgresToken(causalSystem, 2, 90), time.Now().Add(time.Hour)
