@@ -102,19 +102,16 @@ func (c *causalState) later(at time.Time) {
 	}
 }
 
-// settled returns the DB-wide position when nothing is in progress or
-// still to be read, without a lock or an allocation.
-func (c *causalState) settled() (consistency.Token, bool) {
+// settled returns the DB-wide position (nil: no write yet) when nothing is
+// in progress or still to be read, without a lock or an allocation.
+func (c *causalState) settled() (*consistency.Token, bool) {
 	// The order matters: a write's rows are counted closed only once its
 	// completion is in unread, and unread is cleared only once pos covers
 	// it.
 	if c.open.Load() != 0 || c.unread.Load() != 0 {
-		return consistency.Token{}, false
+		return nil, false
 	}
-	if p := c.pos.Load(); p != nil {
-		return *p, true
-	}
-	return consistency.Token{}, true
+	return c.pos.Load(), true
 }
 
 // causalNeed returns what a read beginning now must see of the DB's writes:
@@ -178,15 +175,19 @@ func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decis
 				if j >= n {
 					j -= n
 				}
-				if !v.snap.Nodes[v.rnodes[j].idx].Position.Covers(need) {
+				nd := v.rnodes[j]
+				if need != nil && !v.snap.Nodes[nd.idx].Position.Covers(*need) {
 					continue
 				}
+				err := db.call(ctx, nd, fn)
+				if err == nil {
+					return nil
+				}
 				a := attempt{}
-				out, err := db.try(ctx, v.rnodes[j], fn, &a)
-				if out != moveOn {
+				if out, err := db.afterFailure(ctx, nd, err, &a); out != moveOn {
 					return db.afterReplicas(ctx, v, in, nil, nil, when, fn, &a, out, err)
 				}
-				break // the slow path below goes on
+				break // the way below goes on
 			}
 		}
 	}
