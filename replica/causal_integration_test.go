@@ -186,7 +186,7 @@ func TestCausalReadsSeeEveryAcknowledgedWrite(t *testing.T) {
 // begins while they are open runs at once, from this goroutine and from
 // another, and a read after they are closed sees the write.
 func TestCausalReadDoesNotWaitForAWriteWhoseRowsAreOpen(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel()                                                                      // its clusters are its own
 	for _, k := range []testcluster.Kind{testcluster.Postgres, testcluster.MariaDB} { // MySQL has no RETURNING
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
