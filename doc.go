@@ -47,6 +47,19 @@
 // caller's own context ending never takes a node out. In a split brain,
 // every statement that may write is refused with [replica.ErrSplitBrain].
 //
+// # Read-your-writes
+//
+// A session in the context ([consistency.WithSession]) records where each
+// write landed (a PostgreSQL WAL position, a MySQL GTID set, a MariaDB GTID
+// list); the session's reads go to a replica known to have applied it, else
+// wait a bounded time, else run on the primary. Tokens carry a position
+// across requests and services ([consistency.WithToken]). Code that cannot
+// carry a session (an ORM, a migration tool) can open the DB with
+// [replica.CausalReads]: every read then sees every write the DB
+// acknowledged before it began, the same way, without pinning reads to a
+// replica. [replica.DB.RecordWrite] tells a session, and the DB, of a write
+// made outside it.
+//
 // # Health and topology
 //
 // Every node is checked in the background. Reads avoid replicas that are

@@ -156,17 +156,23 @@ const positionTimeout = 5 * time.Second
 // reached is forged, or from another cluster or timeline, and no replica can
 // be trusted with it.
 func (db *DB) primaryHas(ctx context.Context, n *node, need consistency.Token) bool {
+	if db.primaryHadIt(n, need) {
+		return true
+	}
+	fresh, err := db.primaryPosition(ctx, n, time.Now())
+	return err == nil && fresh.Covers(need)
+}
+
+// primaryHadIt reports whether writer n is known, by the last check or the
+// last read of its position, to have reached need.
+func (db *DB) primaryHadIt(n *node, need consistency.Token) bool {
 	if p := db.checker.Snapshot(); p.WriterKnown && db.all[p.Writer] == n && p.Nodes[p.Writer].Position.Covers(need) {
 		return true
 	}
 	db.pp.mu.Lock()
 	cached, same := db.pp.pos, db.pp.node == n
 	db.pp.mu.Unlock()
-	if same && cached.Covers(need) {
-		return true
-	}
-	fresh, err := db.primaryPosition(ctx, n, time.Now())
-	return err == nil && fresh.Covers(need)
+	return same && cached.Covers(need)
 }
 
 // policy returns the read-your-writes policy for a statement with values o.

@@ -56,6 +56,7 @@ type DB struct {
 	wg        sync.WaitGroup // background goroutines
 	failover  *failover      // nil unless a FailoverPolicy has After set
 	pp        primaryPos     // the primary's position, for read-your-writes
+	causal    causalState    // the DB's acknowledged writes, with CausalReads
 	closeOnce sync.Once
 	closeErr  error
 
@@ -153,6 +154,10 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	if err := db.setDialect(d); err != nil {
 		return nil, err
+	}
+	if db.cfg.causal {
+		db.causal.on = len(db.replicas) > 0
+		db.causal.base = time.Now()
 	}
 	if f := db.cfg.failover; f != nil {
 		if len(f.Nodes) != len(db.all) {

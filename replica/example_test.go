@@ -9,6 +9,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/sqlreplica/sqlreplica/consistency"
 	"github.com/sqlreplica/sqlreplica/internal/fakedb"
 	"github.com/sqlreplica/sqlreplica/replica"
 )
@@ -148,4 +149,46 @@ func ExampleWithReplica() {
 	// transaction asked of a replica: replica1
 	// a write in it: true
 	// forced to the primary: primary
+}
+
+// Make every read see the DB's own writes without a session in the
+// context: for an ORM, a migration tool or another library that cannot
+// carry one.
+func ExampleCausalReads() {
+	db, err := replica.Open("pgx", "postgres://app@primary.internal:5432/app",
+		[]string{"postgres://app@replica1.internal:5432/app"},
+		replica.CausalReads())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background() // no session
+	if _, err := db.ExecContext(ctx, "UPDATE users SET name = $1 WHERE id = $2", "ada", 42); err != nil {
+		log.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", 42).Scan(&name); err != nil {
+		log.Fatal(err)
+	}
+	// name is "ada", whichever node served the read.
+}
+
+// Tell a session of a write made outside the DB: here a stored procedure
+// run through a pool of the primary's own.
+func ExampleDB_RecordWrite() {
+	var db *replica.DB // from replica.Open or replica.New
+	var raw *sql.DB    // the primary's pool, used directly
+	ctx := consistency.WithSession(context.Background())
+	if _, err := raw.ExecContext(ctx, "CALL close_month($1)", "2026-10"); err != nil {
+		log.Fatal(err)
+	}
+	if err := db.RecordWrite(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Reads with ctx (and, on a DB with CausalReads, every read) see what
+	// close_month wrote.
+	var total int64
+	if err := db.QueryRowContext(ctx, "SELECT total FROM months WHERE month = $1", "2026-10").Scan(&total); err != nil {
+		log.Fatal(err)
+	}
 }

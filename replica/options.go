@@ -43,6 +43,7 @@ type config struct {
 	failover    *FailoverConfig
 	names       []string
 	policy      consistency.Policy
+	causal      bool // CausalReads
 	checkPools  []*sql.DB
 	// ownsCheckPools is set by Open, which made checkPools: Close closes them.
 	ownsCheckPools bool

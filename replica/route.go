@@ -130,7 +130,7 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 		// No session, token or hint: the common cases, kept short.
 		d := decide(in)
 		switch {
-		case d.target == toReplica && !d.isolate && !db.limited && len(v.readers) > 0:
+		case d.target == toReplica && !d.isolate && !db.limited && len(v.readers) > 0 && !db.causal.on:
 			// The balancer's pick serves it; the rest of read only when it
 			// cannot.
 			n := v.rnodes[db.pick(v.readers)]
@@ -139,9 +139,11 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 				return nil
 			}
 			return db.readAfter(ctx, v, in, d, n, err, when, fn)
+		case d.target == toReplica && db.causal.on && (c == callStatement || c == callBegin):
+			return db.readCausal(ctx, v, in, d, when, fn)
 		case d.target == toReplica:
 			return db.read(ctx, v, in, d, nil, nil, when, fn)
-		case d.target == toPrimary && d.write:
+		case d.target == toPrimary && d.write && !db.causal.on:
 			if err := db.callWith(ctx, v.writer, fn, querier{db: v.writer.db, write: when == captureByFn}); err != nil {
 				return db.writeFailed(ctx, v.writer, nil, err)
 			}
@@ -162,6 +164,9 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 				r.need = r.s.NeedNow(ctx, time.Now())
 				in.afterWrite, in.unsure, in.inProgress = r.need.AfterWrite, r.need.Unsure, r.need.InProgress
 			}
+		}
+		if db.causal.on && in.hint != hintPrimary {
+			db.causalRead(ctx, v, &in, o, r)
 		}
 	} else if in.mayWrite() {
 		r.s, _ = o.Session.(*consistency.Session) // a write records its position there
@@ -211,9 +216,9 @@ func refusal(d decision) error {
 	case reasonWriteOnReplica:
 		return ErrWriteOnReplica
 	case reasonUnsure:
-		return fmt.Errorf("%w: where the session's last write landed is not known", consistency.ErrNotReplicated)
+		return fmt.Errorf("%w: where the session's (or, with CausalReads, the DB's) last write landed is not known", consistency.ErrNotReplicated)
 	case reasonInProgress:
-		return fmt.Errorf("%w: a write of the session is still in progress", consistency.ErrNotReplicated)
+		return fmt.Errorf("%w: a write of the session (or, with CausalReads, of the DB) is still in progress", consistency.ErrNotReplicated)
 	}
 	return fmt.Errorf("replica: statement refused: %s", d.reason)
 }
@@ -634,9 +639,10 @@ func (db *DB) afterRows(conn *sql.Conn, stop func() bool, cancel context.CancelF
 // rotation; the write is not retried, as it may or may not have been
 // applied.
 //
-// A write with session s records its position there: at once when it has
-// completed (captureNow), or once its rows are closed (captureLater: it runs
-// on a connection of its own, whose return to the pool tells when). A write
+// A write with session s records its position there, and with CausalReads
+// in the DB-wide position (see recordWrite): at once when it has completed
+// (captureNow), or once its rows are closed (captureLater: it runs on a
+// connection of its own, whose return to the pool tells when). A write
 // whose outcome is unknown records the primary's position read later, which
 // covers it if it was applied.
 func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when capture, fn runFn) error {
@@ -645,7 +651,7 @@ func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when c
 		// fn records the position itself, once the write has completed.
 		return db.writeFailed(ctx, n, s, db.callWith(ctx, n, fn, querier{db: n.db, write: true, session: s}))
 	}
-	if s == nil || when == captureNone {
+	if s == nil && !db.causal.on || when == captureNone {
 		return db.writeFailed(ctx, n, nil, db.call(ctx, n, fn))
 	}
 	if when == captureNow {
@@ -655,33 +661,20 @@ func (db *DB) write(ctx context.Context, v *view, s *consistency.Session, when c
 		db.recordWrite(ctx, s, n, time.Now())
 		return nil
 	}
-	done := make(chan struct{})
-	var completed time.Time
+	w := db.startWrite(s, n)
 	// Once the rows are closed, the write has committed.
-	sent, err := db.onOwnConn(ctx, n, fn, false, func(at time.Time) { completed = at; close(done) })
+	sent, err := db.onOwnConn(ctx, n, fn, false, w.closed)
 	if err != nil {
-		if !sent {
-			s = nil // nothing reached the server
-		}
-		return db.writeFailed(ctx, n, s, err)
+		return w.failed(ctx, sent, err)
 	}
-	s.RecordAfter(done, func(ctx context.Context) (consistency.Token, error) {
-		return db.primaryPosition(ctx, n, completed)
-	})
+	w.sent()
 	return nil
 }
 
-// recordWrite records in s the position of a write on n that completed at
-// done: now if it can be read, else before the session's next read.
-func (db *DB) recordWrite(ctx context.Context, s *consistency.Session, n *node, done time.Time) {
-	if t, err := db.primaryPosition(ctx, n, done); err == nil {
-		s.Record(t)
-		return
-	}
-	s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
-}
-
-// writeFailed handles a write's failure on n; s is its session, if any.
+// writeFailed handles a write's failure on n; s is its session, if any. A
+// write whose outcome is unknown (its connection failed) is recorded with
+// recordUnknown, in s and, with CausalReads, in the DB-wide position: the
+// primary's position read later covers it if it was applied.
 func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, err error) error {
 	if err == nil {
 		return nil
@@ -691,27 +684,11 @@ func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, 
 		db.checker.Trigger()
 		return fmt.Errorf("%w: %w", ErrReadOnlyPrimary, &NodeError{Node: n.name, Err: err})
 	}
-	if s != nil && !dberr.IsStatementError(err) {
+	if !dberr.IsStatementError(err) {
 		// It may have been applied.
-		start := time.Now()
-		s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, start) })
+		db.recordUnknown(s, n, time.Now())
 	}
 	return err
-}
-
-// recordAtClose records in s the position of a write on n whose rows are
-// still open: the returned function, called once they are closed, tells
-// the session the write has completed.
-func (db *DB) recordAtClose(s *consistency.Session, n *node) func() {
-	done := make(chan struct{})
-	var completed time.Time
-	s.RecordAfter(done, func(ctx context.Context) (consistency.Token, error) {
-		return db.primaryPosition(ctx, n, completed)
-	})
-	return func() {
-		completed = time.Now()
-		close(done)
-	}
 }
 
 // readOnPrimary raises session s's floor to what the primary n had when a

@@ -215,7 +215,7 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 		res, err = r.exec(ctx, query, args)
 		if q.write {
 			c.keep(r, query, err)
-			if err == nil && q.session != nil {
+			if err == nil {
 				db.recordWrite(ctx, q.session, n, time.Now())
 			}
 			return err
@@ -253,9 +253,7 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 				return err
 			}
 			out = &rows{rs: rs, st: st}
-			if q.session != nil {
-				out.done = db.recordAtClose(q.session, n)
-			}
+			out.recordAtClose(db, q.session, n)
 			return nil
 		}
 		if err != nil {
@@ -325,14 +323,13 @@ func (c *DriverConn) afterPinned(ctx context.Context, d decision, query string, 
 		c.sticky = true
 	}
 	switch {
-	case s == nil:
 	case d.write && err != nil:
 		db.writeFailed(ctx, n, s, err)
 	case d.write && hasRows:
-		out.done = db.recordAtClose(s, n)
+		out.recordAtClose(db, s, n)
 	case d.write:
 		db.recordWrite(ctx, s, n, time.Now())
-	case err == nil:
+	case err == nil && s != nil:
 		db.readOnPrimary(s, n, time.Now())
 	}
 	return out
@@ -568,7 +565,7 @@ func (t *connTx) Commit() error {
 	err := t.tx.Commit()
 	t.end(err)
 	s := consistency.SessionFrom(t.ctx)
-	if t.read || s == nil {
+	if t.read || s == nil && !t.c.db.causal.on {
 		return redact.Error(err)
 	}
 	db, n := t.c.db, t.r.n
@@ -791,6 +788,18 @@ func argError(nv *driver.NamedValue, err error) error {
 	return fmt.Errorf("sql: converting argument $%d type: %w", nv.Ordinal, err)
 }
 
+// recordAtClose records, in session s (nil: none) and with CausalReads in
+// the DB-wide position, a write on n whose rows r are: it completes once
+// they are closed.
+func (r *rows) recordAtClose(db *DB, s *consistency.Session, n *node) {
+	if s == nil && !db.causal.on {
+		return
+	}
+	w := db.startWrite(s, n)
+	w.sent()
+	r.done = func() { w.closed(time.Now()) }
+}
+
 // rows are a statement's driver rows; closing them closes the prepared
 // statement they came from, if any, returns the real connection to its pool
 // (when the statement had one of its own), and records a write's position.
@@ -904,12 +913,3 @@ var (
 	_ driver.RowsColumnTypeNullable         = (*rows)(nil)
 	_ driver.RowsColumnTypePrecisionScale   = (*rows)(nil)
 )
-
-// RecordWrite tells the session in ctx, and the DB's causal reads (see
-// [CausalReads]), that a write happened on the primary outside this DB.
-// STUB.
-func (db *DB) RecordWrite(ctx context.Context) error { return nil }
-
-// CausalReads makes every read through the DB see every write the DB
-// acknowledged before the read began. STUB.
-func CausalReads() Option { return func(c *config) error { return nil } }

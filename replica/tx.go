@@ -238,15 +238,15 @@ func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 func (tx *Tx) Stmt(stmt *sql.Stmt) *sql.Stmt { return tx.StmtContext(context.Background(), stmt) }
 
 // Commit commits the transaction. The commit of a read-write transaction
-// begun with a session in its context records its position in the session;
-// when the commit's outcome is unknown (its connection failed), the session
-// records the primary's position read later, which covers it if it was
-// applied.
+// begun with a session in its context records its position in the session,
+// and with [CausalReads] in the DB-wide position; when the commit's outcome
+// is unknown (its connection failed), they record the primary's position
+// read later, which covers it if it was applied.
 func (tx *Tx) Commit() error {
 	s := consistency.SessionFrom(tx.ctx)
 	err := tx.tx.Commit()
 	tx.end()
-	if tx.read || s == nil {
+	if tx.read || s == nil && !tx.db.causal.on {
 		return err
 	}
 	db, n := tx.db, tx.node
