@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,83 +21,22 @@ import (
 )
 
 // clusters holds the one cluster of each kind that every test of this
-// module shares; TestMain stops them.
-var clusters clusterSet
+// module shares, each a primary and one replica that applies the primary's
+// changes replicaDelay late (a read a replica serves right after a write
+// cannot see it); TestMain stops them.
+var clusters = testcluster.Set{Options: func(testcluster.Kind) testcluster.Options {
+	return testcluster.Options{Replicas: 1, Delay: replicaDelay}
+}}
 
-func TestMain(m *testing.M) { os.Exit(clusters.run(m)) }
+func TestMain(m *testing.M) { os.Exit(clusters.Run(m)) }
 
 // kinds are the servers every test runs on. MySQL comes from a best-effort
 // route: its subtests skip loudly when it is not there.
 var kinds = []testcluster.Kind{testcluster.Postgres, testcluster.MariaDB, testcluster.MySQL}
 
 // replicaDelay is how late the only replica of each shared cluster applies
-// the primary's changes: a read a replica serves right after a write
-// cannot see it.
+// the primary's changes.
 const replicaDelay = time.Second
-
-// clusterSet starts each kind's cluster on first use: a primary and one
-// replica that applies changes replicaDelay late. testcluster.Set's shared
-// clusters have a MariaDB replica without delay, which would hide stale
-// reads.
-type clusterSet struct {
-	mu sync.Mutex // guards m
-	m  map[testcluster.Kind]*sharedCluster
-}
-
-type sharedCluster struct {
-	once sync.Once
-	c    *testcluster.Cluster
-	err  error
-}
-
-func (s *clusterSet) get(t *testing.T, k testcluster.Kind) *testcluster.Cluster {
-	t.Helper()
-	s.mu.Lock()
-	if s.m == nil {
-		s.m = map[testcluster.Kind]*sharedCluster{}
-	}
-	sc := s.m[k]
-	if sc == nil {
-		sc = &sharedCluster{}
-		s.m[k] = sc
-	}
-	s.mu.Unlock()
-	sc.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		opts := testcluster.Options{Replicas: 1, Delay: replicaDelay}
-		switch k {
-		case testcluster.Postgres:
-			sc.c, sc.err = testcluster.StartPostgres(ctx, opts)
-		case testcluster.MariaDB:
-			sc.c, sc.err = testcluster.StartMariaDB(ctx, opts)
-		case testcluster.MySQL:
-			sc.c, sc.err = testcluster.StartMySQL(ctx, opts)
-		default:
-			sc.err = fmt.Errorf("unknown kind %v", k)
-		}
-	})
-	if sc.err != nil {
-		// MySQL comes from a best-effort route: it never fails the run.
-		if os.Getenv(testcluster.RequireEnv) != "" && k != testcluster.MySQL {
-			t.Fatalf("cannot start a %s cluster (required by %s): %v", k, testcluster.RequireEnv, sc.err)
-		}
-		t.Skipf("\n*** SKIPPING INTEGRATION TEST: cannot start a %s cluster: %v", k, sc.err)
-	}
-	return sc.c
-}
-
-func (s *clusterSet) run(m *testing.M) int {
-	code := m.Run()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sc := range s.m {
-		if sc.c != nil {
-			_ = sc.c.Stop()
-		}
-	}
-	return code
-}
 
 // env is one test's view of a shared cluster.
 type env struct {
@@ -115,7 +53,7 @@ func forEachKind(t *testing.T, f func(t *testing.T, e *env)) {
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
-			c := clusters.get(t, k)
+			c := clusters.Get(t, k)
 			p, err := c.Open(c.Primary)
 			require.NoError(t, err)
 			t.Cleanup(func() { p.Close() })

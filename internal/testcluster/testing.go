@@ -23,6 +23,9 @@ const RequireEnv = "SQLREPLICA_REQUIRE_SERVERS"
 //
 // A Set is safe for concurrent use.
 type Set struct {
+	// Options shapes the clusters the set starts; nil: [SharedOptions].
+	Options func(Kind) Options
+
 	mu sync.Mutex // guards m
 	m  map[Kind]*shared
 }
@@ -59,7 +62,11 @@ func (set *Set) Get(tb testing.TB, k Kind) *Cluster {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		s.cluster, s.err = start(ctx, k, SharedOptions(k))
+		opts := SharedOptions
+		if set.Options != nil {
+			opts = set.Options
+		}
+		s.cluster, s.err = start(ctx, k, opts(k))
 	})
 	if s.err != nil {
 		unavailable(tb, k, s.err)
