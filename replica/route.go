@@ -681,6 +681,19 @@ func (db *DB) recordWrite(ctx context.Context, s *consistency.Session, n *node, 
 	s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
 }
 
+// recordWriteHeld is recordWrite for a write whose connection the caller
+// still holds (the routing *sql.DB keeps it for the checkout): the position
+// is read now only from a pool of the library's own; from the node's pool,
+// whose every connection the caller may hold, it is read before the
+// session's next read, once the connection is free.
+func (db *DB) recordWriteHeld(ctx context.Context, s *consistency.Session, n *node, done time.Time) {
+	if n.aside != nil {
+		db.recordWrite(ctx, s, n, done)
+		return
+	}
+	s.RecordLater(func(ctx context.Context) (consistency.Token, error) { return db.primaryPosition(ctx, n, done) })
+}
+
 // writeFailed handles a write's failure on n; s is its session, if any.
 func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, err error) error {
 	if err == nil {

@@ -40,11 +40,20 @@ func changesSession(query string) bool {
 }
 
 // isSavepoint reports whether query is SAVEPOINT, RELEASE [SAVEPOINT] or
-// ROLLBACK TO [SAVEPOINT]: transaction control that a read-only
-// transaction, on a replica too, may run.
+// ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT]: transaction control that a
+// read-only transaction, on a replica too, may run.
 func isSavepoint(query string) bool {
-	w1, w2, ok := leadingWords(query)
-	return ok && (w1 == "SAVEPOINT" || w1 == "RELEASE" || w1 == "ROLLBACK" && w2 == "TO")
+	w, ok := leadingWordsN(query, 3)
+	if !ok {
+		return false
+	}
+	switch w[0] {
+	case "SAVEPOINT", "RELEASE":
+		return true
+	case "ROLLBACK":
+		return w[1] == "TO" || (w[1] == "WORK" || w[1] == "TRANSACTION") && w[2] == "TO"
+	}
+	return false
 }
 
 // leadingWords returns the first two words of query in upper case, past
@@ -53,15 +62,22 @@ func isSavepoint(query string) bool {
 // line comment ended by a carriage return alone, or a semicolon before its
 // end (more than one statement).
 func leadingWords(query string) (w1, w2 string, ok bool) {
+	w, ok := leadingWordsN(query, 2)
+	return w[0], w[1], ok
+}
+
+// leadingWordsN is leadingWords for the first n words, n at most 3
+// (missing ones are empty).
+func leadingWordsN(query string, n int) (w [3]string, ok bool) {
 	if strings.Contains(query, "/*!") || strings.Contains(query, "/*M!") {
-		return "", "", false
+		return w, false
 	}
 	if i := strings.IndexByte(query, ';'); i >= 0 && strings.TrimRight(query[i:], "; \t\r\n") != "" {
-		return "", "", false
+		return w, false
 	}
 	q := query
 	words := 0
-	for len(q) > 0 && words < 2 {
+	for len(q) > 0 && words < n {
 		switch c := q[0]; {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			q = q[1:]
@@ -71,35 +87,31 @@ func leadingWords(query string) (w1, w2 string, ok bool) {
 				end = len(q)
 			}
 			if strings.IndexByte(q[:end], '\r') >= 0 {
-				return "", "", false
+				return w, false
 			}
 			q = q[end:]
 		case strings.HasPrefix(q, "/*"):
 			end := strings.Index(q[2:], "*/")
 			if end < 0 || strings.Contains(q[2:2+end], "/*") {
-				return "", "", false
+				return w, false
 			}
 			q = q[2+end+2:]
 		case isWordByte(c):
-			n := 0
-			for n < len(q) && isWordByte(q[n]) {
-				n++
+			l := 0
+			for l < len(q) && isWordByte(q[l]) {
+				l++
 			}
-			if words == 0 {
-				w1 = strings.ToUpper(q[:n])
-			} else {
-				w2 = strings.ToUpper(q[:n])
-			}
+			w[words] = strings.ToUpper(q[:l])
 			words++
-			q = q[n:]
+			q = q[l:]
 		default:
 			if words == 0 {
-				return "", "", false // a statement begins with a word
+				return w, false // a statement begins with a word
 			}
-			return w1, w2, true
+			return w, true
 		}
 	}
-	return w1, w2, words > 0
+	return w, words > 0
 }
 
 func isWordByte(c byte) bool {

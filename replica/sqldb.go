@@ -210,7 +210,7 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 		if q.write {
 			c.keep(r, query, err)
 			if err == nil && q.session != nil {
-				db.recordWrite(ctx, q.session, n, time.Now())
+				db.recordWriteHeld(ctx, q.session, n, time.Now())
 			}
 			return err
 		}
@@ -325,7 +325,7 @@ func (c *DriverConn) afterPinned(ctx context.Context, d decision, query string, 
 	case d.write && hasRows:
 		out.done = db.recordAtClose(s, n)
 	case d.write:
-		db.recordWrite(ctx, s, n, time.Now())
+		db.recordWriteHeld(ctx, s, n, time.Now())
 	case err == nil:
 		db.readOnPrimary(s, n, time.Now())
 	}
@@ -569,7 +569,7 @@ func (t *connTx) Commit() error {
 	if err != nil {
 		return db.writeFailed(t.ctx, n, s, redact.Error(err))
 	}
-	db.recordWrite(t.ctx, s, n, time.Now())
+	db.recordWriteHeld(t.ctx, s, n, time.Now())
 	return nil
 }
 
