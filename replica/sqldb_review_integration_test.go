@@ -278,3 +278,81 @@ func TestReviewSQLDBKilledConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewSQLDBCloseWithOpenWork: closing the DB while rows, a
+// transaction and a Conn of its routing *sql.DB are open neither hangs nor
+// panics; what was open can still be ended, and later calls fail.
+func TestReviewSQLDBCloseWithOpenWork(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			c := clusters.Get(t, k)
+			db := readyDB(t, c, nil)
+			sdb := db.SQLDB()
+			ctx := sqldbCtx(t)
+			table := seamTable(t, c, db, "rv_close")
+			p := ph(c, 1)
+			rows, err := sdb.QueryContext(ctx, "SELECT k FROM "+table)
+			require.NoError(t, err)
+			tx, err := sdb.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			_, err = tx.ExecContext(ctx, "INSERT INTO "+table+" (k) VALUES ("+p+")", "tx")
+			require.NoError(t, err)
+			conn, err := sdb.Conn(ctx)
+			require.NoError(t, err)
+			_, err = conn.ExecContext(ctx, "INSERT INTO "+table+" (k) VALUES ("+p+")", "conn")
+			require.NoError(t, err)
+
+			done := make(chan error, 1)
+			go func() { done <- db.Close() }()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("DB.Close hangs on open work of its *sql.DB")
+			}
+			for rows.Next() {
+			}
+			require.NoError(t, rows.Close())
+			_ = tx.Commit() // either outcome, no panic, no hang
+			_, err = conn.ExecContext(ctx, "SELECT 1")
+			require.Error(t, err, "a Conn after Close")
+			require.NoError(t, conn.Close())
+			_, err = sdb.ExecContext(ctx, "SELECT 1")
+			require.Error(t, err)
+			require.Same(t, sdb, db.SQLDB())
+			_, err = db.SQLDB().ExecContext(ctx, "SELECT 1")
+			require.Error(t, err, "SQLDB after Close")
+		})
+	}
+}
+
+// TestReviewSQLDBConnRowsOpenOnSaturatedReplicas: a *sql.Conn that keeps
+// rows open while it runs another read must not wait for ever for a
+// replica connection it holds itself: a plain *sql.Conn answers at once
+// (with an error: the connection is busy).
+func TestReviewSQLDBConnRowsOpenOnSaturatedReplicas(t *testing.T) {
+	t.Skip("DEFECT: every read of an unpinned *sql.Conn borrows a new replica connection; with rows left open and full replica pools the next read waits on the pool until the context ends (for ever without a deadline), where a plain *sql.Conn fails at once")
+	c := clusters.Get(t, testcluster.Postgres)
+	db := readyDB(t, c, nil)
+	db.SetMaxOpenConns(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := db.SQLDB().Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	var open []*sql.Rows
+	defer func() {
+		for _, r := range open {
+			r.Close()
+		}
+	}()
+	for i := 0; i <= len(c.Replicas); i++ {
+		r, err := conn.QueryContext(ctx, "SELECT 1")
+		if err != nil {
+			require.NotErrorIs(t, err, context.DeadlineExceeded, "read %d waited for its own connections", i)
+			return
+		}
+		open = append(open, r)
+	}
+}
