@@ -238,6 +238,19 @@ func (db *DB) recordWrite(ctx context.Context, s *consistency.Session, n *node, 
 	return nil
 }
 
+// recordWriteHeld is recordWrite for a write whose connection the caller
+// still holds (the routing *sql.DB keeps it for the checkout): the position
+// is read now only from a pool of the library's own; from the node's pool,
+// whose every connection the caller may hold, it is read before the next
+// read that needs it, once the connection is free.
+func (db *DB) recordWriteHeld(ctx context.Context, s *consistency.Session, n *node, done time.Time) {
+	if n.aside != nil {
+		db.recordWrite(ctx, s, n, done)
+		return
+	}
+	db.recordUnknown(s, n, done)
+}
+
 // recordUnknown records in s, if any, and in the DB-wide position with
 // CausalReads, a write on n that may have been applied by at (its
 // connection failed), or whose position could not be read: the position the

@@ -25,26 +25,166 @@ func changesSession(query string) bool {
 	switch w1 {
 	case "INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "TRUNCATE", "ALTER", "COMMENT",
 		"GRANT", "REVOKE", "ANALYZE", "VACUUM", "REFRESH", "REINDEX", "OPTIMIZE", "RENAME":
-		return false
 	case "CREATE":
 		switch w2 {
 		case "TABLE", "INDEX", "VIEW", "SCHEMA", "DATABASE", "SEQUENCE", "FUNCTION", "PROCEDURE",
 			"TRIGGER", "TYPE", "UNIQUE", "EXTENSION", "MATERIALIZED", "UNLOGGED", "DOMAIN", "USER", "ROLE":
-			return false
+		default:
+			return true // TEMP, TEMPORARY, LOCAL, GLOBAL, OR REPLACE TEMP VIEW, …
 		}
-		return true // TEMP, TEMPORARY, LOCAL, GLOBAL, OR REPLACE TEMP VIEW, …
 	case "DROP":
-		return w2 == "TEMPORARY"
+		if w2 == "TEMPORARY" {
+			return true
+		}
+	default:
+		return true
+	}
+	// A plain data or schema change, unless it calls a function (which may
+	// take a lock or change a setting: pg_advisory_lock, set_config,
+	// GET_LOCK, a function of the application's) or uses a user variable.
+	return !callsNothing(query)
+}
+
+// callsNothing reports whether query plainly calls no function and uses no
+// user variable or assignment: every "(" in it opens a list, a subquery
+// or a table's columns, not a call. It answers false whenever it cannot
+// tell: a function call of any kind (now() too), a dollar-quoted body, a
+// string with a backslash in it.
+func callsNothing(query string) bool {
+	var prev, prevPrev tok // the last two tokens, a qualified name as one
+	q := query
+	for len(q) > 0 {
+		c := q[0]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			q = q[1:]
+			continue
+		case strings.HasPrefix(q, "--") || c == '#':
+			end := strings.IndexByte(q, '\n')
+			if end < 0 {
+				end = len(q)
+			}
+			q = q[end:]
+			continue
+		case strings.HasPrefix(q, "/*"):
+			end := strings.Index(q[2:], "*/")
+			if end < 0 {
+				return false
+			}
+			q = q[2+end+2:]
+			continue
+		case c == '@' || c == '\\' || strings.HasPrefix(q, ":="):
+			return false // a user variable, an escape, an assignment
+		case c == '$':
+			n := 1
+			for n < len(q) && q[n] >= '0' && q[n] <= '9' {
+				n++
+			}
+			if n == 1 {
+				return false // a dollar quote, not a parameter
+			}
+			q = q[n:]
+			prevPrev, prev = prev, tok{kind: tokValue}
+			continue
+		case c == '\'' || c == '"' || c == '`':
+			end := strings.IndexByte(q[1:], c)
+			if end < 0 || strings.IndexByte(q[1:1+end], '\\') >= 0 {
+				return false
+			}
+			kind := tokName
+			if c == '\'' {
+				kind = tokValue
+			}
+			q = q[1+end+1:]
+			if len(q) > 0 && q[0] == c {
+				return false // a doubled quote: read no further than needed
+			}
+			if kind != tokName || prev.kind != tokDot { // a qualified name is one name
+				prevPrev = prev
+			}
+			prev = tok{kind: kind}
+			continue
+		case isWordByte(c):
+			n := 0
+			for n < len(q) && isWordByte(q[n]) {
+				n++
+			}
+			w := tok{kind: tokName, word: strings.ToUpper(q[:n])}
+			q = q[n:]
+			if prev.kind != tokDot { // a qualified name is one name
+				prevPrev = prev
+			}
+			prev = w
+			continue
+		case c == '.':
+			if prev.kind != tokName {
+				return false
+			}
+			prev = tok{kind: tokDot} // prevPrev stays what came before the name
+			q = q[1:]
+			continue
+		case c == '(':
+			if !opensNoCall(prev, prevPrev) {
+				return false
+			}
+		}
+		prevPrev, prev = prev, tok{kind: tokPunct}
+		q = q[1:]
 	}
 	return true
 }
 
+// tok is what callsNothing remembers of a token.
+type tok struct {
+	kind uint8
+	word string // a word, in upper case
+}
+
+const (
+	tokPunct uint8 = iota // punctuation, or nothing yet
+	tokName               // a word or a quoted identifier
+	tokValue              // a string or a parameter
+	tokDot
+)
+
+// opensNoCall reports whether a "(" after prev (and prevPrev before it)
+// opens a list, a subquery or a table's columns rather than a call.
+func opensNoCall(prev, prevPrev tok) bool {
+	switch prev.kind {
+	case tokPunct:
+		return true // "((", ", (", "= (", the statement's first "("
+	case tokName:
+		switch prev.word {
+		case "VALUES", "VALUE", "IN", "EXISTS", "ANY", "ALL", "SOME", "CONFLICT", "AND", "OR", "NOT",
+			"WHERE", "ON", "SET", "SELECT", "FROM", "JOIN", "USING", "KEY", "UNIQUE", "CHECK", "AS", "BY":
+			return true // a keyword: a list, a subquery, a constraint's columns
+		}
+		// A table's column list: INSERT INTO t (…), CREATE TABLE [IF NOT
+		// EXISTS] t (…), REFERENCES t (…), an alias's columns. (Not ON t
+		// (…): after ON a join's condition may call a function.)
+		switch prevPrev.word {
+		case "INTO", "TABLE", "REFERENCES", "EXISTS", "AS":
+			return prevPrev.kind == tokName
+		}
+	}
+	return false
+}
+
 // isSavepoint reports whether query is SAVEPOINT, RELEASE [SAVEPOINT] or
-// ROLLBACK TO [SAVEPOINT]: transaction control that a read-only
-// transaction, on a replica too, may run.
+// ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT]: transaction control that a
+// read-only transaction, on a replica too, may run.
 func isSavepoint(query string) bool {
-	w1, w2, ok := leadingWords(query)
-	return ok && (w1 == "SAVEPOINT" || w1 == "RELEASE" || w1 == "ROLLBACK" && w2 == "TO")
+	w, ok := leadingWordsN(query, 3)
+	if !ok {
+		return false
+	}
+	switch w[0] {
+	case "SAVEPOINT", "RELEASE":
+		return true
+	case "ROLLBACK":
+		return w[1] == "TO" || (w[1] == "WORK" || w[1] == "TRANSACTION") && w[2] == "TO"
+	}
+	return false
 }
 
 // leadingWords returns the first two words of query in upper case, past
@@ -53,15 +193,22 @@ func isSavepoint(query string) bool {
 // line comment ended by a carriage return alone, or a semicolon before its
 // end (more than one statement).
 func leadingWords(query string) (w1, w2 string, ok bool) {
+	w, ok := leadingWordsN(query, 2)
+	return w[0], w[1], ok
+}
+
+// leadingWordsN is leadingWords for the first n words, n at most 3
+// (missing ones are empty).
+func leadingWordsN(query string, n int) (w [3]string, ok bool) {
 	if strings.Contains(query, "/*!") || strings.Contains(query, "/*M!") {
-		return "", "", false
+		return w, false
 	}
 	if i := strings.IndexByte(query, ';'); i >= 0 && strings.TrimRight(query[i:], "; \t\r\n") != "" {
-		return "", "", false
+		return w, false
 	}
 	q := query
 	words := 0
-	for len(q) > 0 && words < 2 {
+	for len(q) > 0 && words < n {
 		switch c := q[0]; {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			q = q[1:]
@@ -71,35 +218,31 @@ func leadingWords(query string) (w1, w2 string, ok bool) {
 				end = len(q)
 			}
 			if strings.IndexByte(q[:end], '\r') >= 0 {
-				return "", "", false
+				return w, false
 			}
 			q = q[end:]
 		case strings.HasPrefix(q, "/*"):
 			end := strings.Index(q[2:], "*/")
 			if end < 0 || strings.Contains(q[2:2+end], "/*") {
-				return "", "", false
+				return w, false
 			}
 			q = q[2+end+2:]
 		case isWordByte(c):
-			n := 0
-			for n < len(q) && isWordByte(q[n]) {
-				n++
+			l := 0
+			for l < len(q) && isWordByte(q[l]) {
+				l++
 			}
-			if words == 0 {
-				w1 = strings.ToUpper(q[:n])
-			} else {
-				w2 = strings.ToUpper(q[:n])
-			}
+			w[words] = strings.ToUpper(q[:l])
 			words++
-			q = q[n:]
+			q = q[l:]
 		default:
 			if words == 0 {
-				return "", "", false // a statement begins with a word
+				return w, false // a statement begins with a word
 			}
-			return w1, w2, true
+			return w, true
 		}
 	}
-	return w1, w2, words > 0
+	return w, words > 0
 }
 
 func isWordByte(c byte) bool {

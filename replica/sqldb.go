@@ -40,11 +40,16 @@ import (
 //     the next statement runs. When database/sql takes the connection back
 //     (Conn.Close, the end of a statement or transaction of the *sql.DB
 //     itself) the real connection returns to the primary's pool; one whose
-//     session state a statement changed (SET, a temporary table, a lock,
-//     …) is closed instead, so that state never leaks into another
-//     caller's statements. Session state set by a statement of the *sql.DB
-//     itself, outside a *sql.Conn or transaction, is therefore gone by the
-//     next statement: set it in a *sql.Conn, a transaction, or the DSN.
+//     session state a statement may have changed (SET, a temporary table,
+//     a lock, PREPARE, a write that calls a function or uses a user
+//     variable, …) is closed instead, so that the state does not leak into
+//     another caller's statements. What a trigger does to the session is
+//     not seen: as with any *sql.DB, it stays with the pooled connection.
+//     Session state set by a statement of the *sql.DB itself, outside a
+//     *sql.Conn or transaction, is therefore gone by the next statement:
+//     set it in a *sql.Conn, a transaction, or the DSN. Like a driver's
+//     connection, a *sql.Conn runs one statement at a time: one run while
+//     an earlier statement's rows are open fails with a "conn busy" error.
 //   - A prepared *sql.Stmt is prepared lazily, on whichever node runs it,
 //     and routed at each execution: a read spreads over the replicas, and
 //     in a session it honours the session. On PostgreSQL pgx caches the
@@ -109,7 +114,12 @@ type DriverConn struct {
 	// pooled, when the checkout ends.
 	sticky bool
 	tx     *connTx // the open transaction, if any
+	open   int     // rows handed out and not closed yet
 }
+
+// errConnBusy is what a connection with rows still open answers, as a
+// plain driver connection does: it runs one statement at a time.
+var errConnBusy = errors.New("replica: conn busy: the rows of an earlier statement of this connection are still open")
 
 // realConn is a connection of a node's pool, held for a statement, a
 // transaction or a checkout.
@@ -206,6 +216,9 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 	if c.pin.sc != nil {
 		return c.execPinned(ctx, query, args)
 	}
+	if c.open > 0 {
+		return nil, errConnBusy
+	}
 	var res driver.Result
 	err := db.route(ctx, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
 		r, err := borrow(ctx, n)
@@ -216,7 +229,7 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 		if q.write {
 			c.keep(r, query, err)
 			if err == nil {
-				db.recordWrite(ctx, q.session, n, time.Now())
+				db.recordWriteHeld(ctx, q.session, n, time.Now())
 			}
 			return err
 		}
@@ -239,6 +252,9 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 	}
 	if c.pin.sc != nil {
 		return c.queryPinned(ctx, query, args)
+	}
+	if c.open > 0 {
+		return nil, errConnBusy
 	}
 	var out *rows
 	err := db.route(ctx, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
@@ -266,6 +282,8 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 	if err != nil {
 		return nil, err
 	}
+	c.open++
+	out.owner = c
 	return out, nil
 }
 
@@ -328,7 +346,7 @@ func (c *DriverConn) afterPinned(ctx context.Context, d decision, query string, 
 	case d.write && hasRows:
 		out.recordAtClose(db, s, n)
 	case d.write:
-		db.recordWrite(ctx, s, n, time.Now())
+		db.recordWriteHeld(ctx, s, n, time.Now())
 	case err == nil && s != nil:
 		db.readOnPrimary(s, n, time.Now())
 	}
@@ -366,6 +384,9 @@ func (c *DriverConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	}
 	if c.tx != nil {
 		return nil, errors.New("replica: a transaction is already open on this connection")
+	}
+	if c.open > 0 && c.pin.sc == nil {
+		return nil, errConnBusy
 	}
 	cls := router.Write
 	if opts.ReadOnly {
@@ -475,6 +496,9 @@ func (c *DriverConn) Primary(ctx context.Context) (driver.Conn, error) {
 	if c.tx != nil {
 		return nil, errors.New("replica: Primary: a transaction is open on this connection")
 	}
+	if c.open > 0 && c.pin.sc == nil {
+		return nil, errConnBusy
+	}
 	if c.pin.sc == nil {
 		err := db.route(ctx, decisionInput{caller: callConn, class: router.Write}, captureNone, func(ctx context.Context, n *node, _ querier) error {
 			r, err := borrow(ctx, n)
@@ -572,7 +596,7 @@ func (t *connTx) Commit() error {
 	if err != nil {
 		return db.writeFailed(t.ctx, n, s, redact.Error(err))
 	}
-	db.recordWrite(t.ctx, s, n, time.Now())
+	db.recordWriteHeld(t.ctx, s, n, time.Now())
 	return nil
 }
 
@@ -804,10 +828,11 @@ func (r *rows) recordAtClose(db *DB, s *consistency.Session, n *node) {
 // statement they came from, if any, returns the real connection to its pool
 // (when the statement had one of its own), and records a write's position.
 type rows struct {
-	rs   driver.Rows
-	st   driver.Stmt
-	conn realConn // zero: the connection is the transaction's or the checkout's
-	done func()   // records a write's position once it has completed
+	rs    driver.Rows
+	st    driver.Stmt
+	conn  realConn    // zero: the connection is the transaction's or the checkout's
+	done  func()      // records a write's position once it has completed
+	owner *DriverConn // counts the rows open of its routed statements; nil: none
 }
 
 func (r *rows) Columns() []string              { return r.rs.Columns() }
@@ -830,6 +855,10 @@ func (r *rows) Close() error {
 	if d := r.done; d != nil {
 		r.done = nil
 		d()
+	}
+	if r.owner != nil {
+		r.owner.open--
+		r.owner = nil
 	}
 	return err
 }
