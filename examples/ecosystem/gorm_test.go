@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,17 +125,23 @@ func TestGORMCRUD(t *testing.T) {
 
 		// Once the replica has caught up, reads run there; writes always
 		// run on the primary.
+		// (Under CausalReads, once its last known position covers them.)
 		e.waitReplicated("SELECT count(*) FROM "+prefix+"gorm_parents", 0)
-		assert.Equal(t, "replica1", e.gormWho(g), "served by")
+		require.Eventually(t, func() bool { return e.gormWho(g) == "replica1" }, 15*time.Second, 50*time.Millisecond,
+			"reads never reached the replica")
 		var port int
 		require.NoError(t, g.Transaction(func(tx *gorm.DB) error {
 			return tx.Raw(e.whoQuery()).Scan(&port).Error
 		}))
 		assert.Equal(t, "primary", e.name(port), "served by")
-		require.NoError(t, g.Transaction(func(tx *gorm.DB) error {
-			return tx.Raw(e.whoQuery()).Scan(&port).Error
-		}, &sql.TxOptions{ReadOnly: true}))
-		assert.Equal(t, "replica1", e.name(port), "served by")
+		// The read-write transaction's commit is a write: a read-only one
+		// reaches the replica once the replica has it.
+		require.Eventually(t, func() bool {
+			require.NoError(t, g.Transaction(func(tx *gorm.DB) error {
+				return tx.Raw(e.whoQuery()).Scan(&port).Error
+			}, &sql.TxOptions{ReadOnly: true}))
+			return e.name(port) == "replica1"
+		}, 15*time.Second, 50*time.Millisecond, "a read-only transaction never reached the replica")
 	})
 }
 
@@ -209,6 +216,10 @@ func TestGORMPrepareStmt(t *testing.T) {
 		rdb, _, prefix := gormSetup(t, e, false)
 		g := openGorm(t, e, rdb.SQLDB(), prefix, true)
 		e.waitReplicated("SELECT count(*) FROM "+prefix+"gorm_parents", 0)
+		// Under CausalReads, reads go to the replica once its last known
+		// position covers the migration.
+		require.Eventually(t, func() bool { return e.gormWho(g) == "replica1" }, 15*time.Second, 50*time.Millisecond,
+			"reads never reached the replica")
 		for range 3 { // the same cached statement, executed again
 			assert.Equal(t, "replica1", e.gormWho(g), "served by")
 		}
@@ -220,12 +231,15 @@ func TestGORMPrepareStmt(t *testing.T) {
 			require.NoError(t, g.WithContext(ctx).First(&got, p.ID).Error, "read %d after its write", i)
 			require.Equal(t, name, got.Name)
 		}
-		// A prepared read in a read-only transaction runs on the replica.
-		var port int
-		require.NoError(t, g.Transaction(func(tx *gorm.DB) error {
-			return tx.Raw(e.whoQuery()).Scan(&port).Error
-		}, &sql.TxOptions{ReadOnly: true}))
-		assert.Equal(t, "replica1", e.name(port), "served by")
+		// A prepared read in a read-only transaction runs on the replica,
+		// once the replica is known to have the writes (CausalReads).
+		require.Eventually(t, func() bool {
+			var port int
+			require.NoError(t, g.Transaction(func(tx *gorm.DB) error {
+				return tx.Raw(e.whoQuery()).Scan(&port).Error
+			}, &sql.TxOptions{ReadOnly: true}))
+			return e.name(port) == "replica1"
+		}, 15*time.Second, 50*time.Millisecond, "a read-only transaction never reached the replica")
 	})
 }
 
