@@ -37,6 +37,9 @@ type cacheEntry struct {
 	// declared: a read only because it calls functions declared read-only
 	// (router.Decision.Declared).
 	declared bool
+	// changes: a statement that may write may also change its connection's
+	// session state (changesSession); set for every class but Read.
+	changes bool
 }
 
 func newClassCache(cls *router.Classifier) *classCache { return &classCache{cls: cls} }
@@ -48,8 +51,7 @@ func (c *classCache) classify(query string) (router.Kind, bool) {
 		e := c.explain(query)
 		return e.kind, e.declared
 	}
-	p := uintptr(unsafe.Pointer(unsafe.StringData(query)))
-	slot := &c.slots[(p>>4^p>>13^uintptr(len(query)))%cacheSlots]
+	slot := c.slot(query)
 	if e := slot.Load(); e != nil && e.query == query {
 		if e.fn != "" && c.learn != nil {
 			c.learn(e.fn)
@@ -61,10 +63,30 @@ func (c *classCache) classify(query string) (router.Kind, bool) {
 	return e.kind, e.declared
 }
 
+// slot is where query's entry is kept.
+func (c *classCache) slot(query string) *atomic.Pointer[cacheEntry] {
+	p := uintptr(unsafe.Pointer(unsafe.StringData(query)))
+	return &c.slots[(p>>4^p>>13^uintptr(len(query)))%cacheSlots]
+}
+
+// changesSession is changesSession(query), from the cache when query's
+// entry is there.
+func (c *classCache) changesSession(query string) bool {
+	if len(query) > 0 && len(query) <= cacheMaxQuery {
+		if e := c.slot(query).Load(); e != nil && e.query == query && e.kind != router.Read {
+			return e.changes
+		}
+	}
+	return changesSession(query)
+}
+
 // explain classifies query and passes an unknown function to learn.
 func (c *classCache) explain(query string) cacheEntry {
 	d := c.cls.Explain(query)
 	e := cacheEntry{query: query, kind: d.Kind, declared: d.Declared}
+	if d.Kind != router.Read {
+		e.changes = changesSession(query)
+	}
 	if d.Reason == router.ReasonUnknownFunction && d.Function != "" {
 		e.fn = d.Function
 		if c.learn != nil {

@@ -109,7 +109,7 @@ func callsNothing(query string) bool {
 			for n < len(q) && isWordByte(q[n]) {
 				n++
 			}
-			w := tok{kind: tokName, word: strings.ToUpper(q[:n])}
+			w := tok{kind: tokName, word: keyword(q[:n])}
 			q = q[n:]
 			if prev.kind != tokDot { // a qualified name is one name
 				prevPrev = prev
@@ -232,7 +232,7 @@ func leadingWordsN(query string, n int) (w [3]string, ok bool) {
 			for l < len(q) && isWordByte(q[l]) {
 				l++
 			}
-			w[words] = strings.ToUpper(q[:l])
+			w[words] = keyword(q[:l])
 			words++
 			q = q[l:]
 		default:
@@ -247,4 +247,32 @@ func leadingWordsN(query string, n int) (w [3]string, ok bool) {
 
 func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// keywords are the words this file asks about.
+var keywords = [...]string{
+	"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "TRUNCATE", "ALTER", "COMMENT", "GRANT", "REVOKE",
+	"ANALYZE", "VACUUM", "REFRESH", "REINDEX", "OPTIMIZE", "RENAME", "CREATE", "DROP", "TABLE", "INDEX",
+	"VIEW", "SCHEMA", "DATABASE", "SEQUENCE", "FUNCTION", "PROCEDURE", "TRIGGER", "TYPE", "UNIQUE",
+	"EXTENSION", "MATERIALIZED", "UNLOGGED", "DOMAIN", "USER", "ROLE", "TEMPORARY", "SAVEPOINT", "RELEASE",
+	"ROLLBACK", "TO", "WORK", "TRANSACTION", "VALUES", "VALUE", "IN", "EXISTS", "ANY", "ALL", "SOME",
+	"CONFLICT", "AND", "OR", "NOT", "WHERE", "ON", "SET", "SELECT", "FROM", "JOIN", "USING", "KEY",
+	"CHECK", "AS", "BY", "INTO", "REFERENCES",
+}
+
+// keyword returns word in upper case when it is one of keywords, word
+// itself when it has no lower-case letter, and "" otherwise: what the
+// callers compare with keywords, without an allocation.
+func keyword(word string) string {
+	for i := 0; i < len(word); i++ {
+		if 'a' <= word[i] && word[i] <= 'z' {
+			for _, k := range keywords {
+				if len(k) == len(word) && strings.EqualFold(k, word) {
+					return k
+				}
+			}
+			return ""
+		}
+	}
+	return word
 }

@@ -12,12 +12,14 @@ import (
 // itself on a fast driver, so a connection given back is first kept aside,
 // for the next statement to take at the cost of a lock. It stays there
 // briefly: the pool's other users (the DB's own methods, the caller's own
-// use of a pool given to New) wait at most spareIdle for it, and a
-// connection goes back through the pool at least every spareLife, so that
-// the pool's lifetime limits and session checks still apply.
+// use of a pool given to New) wait at most twice spareIdle for it, and a
+// connection goes back through the pool at least every spareUses
+// statements, so that the pool's lifetime limits and session checks still
+// apply. Nothing here reads the clock: on some machines that costs as much
+// as the rest of the cache.
 const (
-	spareIdle = 5 * time.Millisecond // the longest a spare connection waits unused
-	spareLife = time.Second          // the longest one goes round without the pool
+	spareIdle = 5 * time.Millisecond // a spare connection unused for one to two of these goes back
+	spareUses = 1000                 // statements a connection serves between two trips through the pool
 	spareMax  = 4                    // spare connections kept per node
 )
 
@@ -25,14 +27,15 @@ const (
 type spares struct {
 	mu     sync.Mutex
 	conns  []spareConn // the newest last
-	timer  *time.Timer // returns idle connections to the pool
+	timer  *time.Timer // ticks every spareIdle while conns is not empty
+	tick   uint64      // the timer's ticks
 	armed  bool
 	closed bool
 }
 
 type spareConn struct {
 	r    realConn
-	idle time.Time // since when it waits
+	tick uint64 // the tick it was put aside in
 }
 
 // take returns a spare connection, if there is one.
@@ -53,10 +56,11 @@ func (s *spares) take() (realConn, bool) {
 // put keeps r aside, and reports whether it did; if not, the caller
 // returns r to its pool. A connection that has gone round long enough, or
 // that its driver no longer finds valid, is not kept.
-func (s *spares) put(r realConn, now time.Time) bool {
-	if now.Sub(r.since) > spareLife {
+func (s *spares) put(r realConn) bool {
+	if r.uses >= spareUses {
 		return false
 	}
+	r.uses++
 	if v, ok := r.dc.(driver.Validator); ok && !v.IsValid() {
 		return false
 	}
@@ -65,7 +69,7 @@ func (s *spares) put(r realConn, now time.Time) bool {
 	if s.closed || len(s.conns) >= spareMax {
 		return false
 	}
-	s.conns = append(s.conns, spareConn{r: r, idle: now})
+	s.conns = append(s.conns, spareConn{r: r, tick: s.tick})
 	if !s.armed {
 		s.armed = true
 		if s.timer == nil {
@@ -77,14 +81,14 @@ func (s *spares) put(r realConn, now time.Time) bool {
 	return true
 }
 
-// expire returns the connections idle for spareIdle to their pool.
+// expire returns to their pool the connections put aside before the last
+// tick, idle for at least spareIdle.
 func (s *spares) expire() {
 	s.mu.Lock()
-	now := time.Now()
 	var old []realConn
 	kept := s.conns[:0]
 	for _, c := range s.conns {
-		if now.Sub(c.idle) >= spareIdle {
+		if c.tick != s.tick {
 			old = append(old, c.r)
 		} else {
 			kept = append(kept, c)
@@ -92,8 +96,9 @@ func (s *spares) expire() {
 	}
 	clear(s.conns[len(kept):])
 	s.conns = kept
+	s.tick++
 	if len(kept) > 0 && !s.closed {
-		s.timer.Reset(spareIdle - now.Sub(kept[0].idle))
+		s.timer.Reset(spareIdle)
 	} else {
 		s.armed = false
 	}

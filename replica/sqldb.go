@@ -124,10 +124,10 @@ var errConnBusy = errors.New("replica: conn busy: the rows of an earlier stateme
 // realConn is a connection of a node's pool, held for a statement, a
 // transaction or a checkout.
 type realConn struct {
-	n     *node
-	sc    *sql.Conn
-	dc    driver.Conn
-	since time.Time // when it was taken from the pool
+	n    *node
+	sc   *sql.Conn
+	dc   driver.Conn
+	uses int // statements it served since it was taken from the pool (see spares)
 }
 
 var errNotDriverConn = errors.New("replica: a pool's connection is not a driver.Conn")
@@ -160,14 +160,14 @@ func borrow(ctx context.Context, n *node) (realConn, error) {
 		sc.Close()
 		return realConn{}, err
 	}
-	return realConn{n: n, sc: sc, dc: dc, since: time.Now()}, nil
+	return realConn{n: n, sc: sc, dc: dc}, nil
 }
 
 // release gives r back (see spares), or closes it when discard is set.
 func (r realConn) release(discard bool) {
 	if discard {
 		discardConn(r.sc)
-	} else if r.n.spare.put(r, time.Now()) {
+	} else if r.n.spare.put(r) {
 		return
 	}
 	r.sc.Close()
@@ -179,7 +179,7 @@ func bad(err error) bool { return errors.Is(err, driver.ErrBadConn) }
 // keep makes r the checkout's primary connection: it ran a statement that
 // may write, and the next statements of the checkout run where its effects
 // on the session are.
-func (c *DriverConn) keep(r realConn, query string, err error) {
+func (c *DriverConn) keep(r realConn, changes bool, err error) {
 	if bad(err) {
 		r.release(true)
 		return
@@ -189,7 +189,7 @@ func (c *DriverConn) keep(r realConn, query string, err error) {
 	} else if c.pin.sc != r.sc {
 		r.release(false) // cannot happen: a pinned checkout does not route
 	}
-	if changesSession(query) {
+	if changes {
 		c.sticky = true
 	}
 }
@@ -227,7 +227,7 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 		}
 		res, err = r.exec(ctx, query, args)
 		if q.write {
-			c.keep(r, query, err)
+			c.keep(r, db.cls.Load().changesSession(query), err)
 			if err == nil {
 				db.recordWriteHeld(ctx, q.session, n, time.Now())
 			}
@@ -264,7 +264,7 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 		}
 		rs, st, err := r.query(ctx, query, args)
 		if q.write {
-			c.keep(r, query, err)
+			c.keep(r, db.cls.Load().changesSession(query), err)
 			if err != nil {
 				return err
 			}
@@ -337,7 +337,7 @@ func (c *DriverConn) afterPinned(ctx context.Context, d decision, query string, 
 	if bad(err) {
 		c.pin.release(true)
 		c.pin, c.sticky = realConn{}, false
-	} else if d.write && changesSession(query) {
+	} else if d.write && c.db.cls.Load().changesSession(query) {
 		c.sticky = true
 	}
 	switch {
@@ -534,7 +534,7 @@ type connTx struct {
 // whether it relies on functions declared read-only.
 func (t *connTx) allowed(query string) (declared bool, err error) {
 	if !t.read {
-		if changesSession(query) {
+		if t.c.db.cls.Load().changesSession(query) {
 			t.sticky = true
 		}
 		return false, nil
@@ -625,10 +625,7 @@ func (t *connTx) end(err error) {
 	case t.read:
 		t.r.release(failed || t.tainted)
 	default:
-		c.keep(t.r, "", err)
-		if t.sticky {
-			c.sticky = true
-		}
+		c.keep(t.r, t.sticky, err)
 		if failed && c.pin.sc != nil {
 			c.pin.release(true)
 			c.pin, c.sticky = realConn{}, false
