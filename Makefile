@@ -15,7 +15,7 @@ deps:
 	@scripts/install-deps.sh
 	@scripts/fetch-mysql.sh || echo "*** MySQL 9 could not be fetched: the MySQL tests will skip (PostgreSQL and MariaDB still run)."
 
-# Every test with -race, the main module's then examples/ecosystem's (a
+# Every test with -race, the main module's and examples/ecosystem's side by side (a
 # module of its own: sqlx, GORM, bun, ent, goose, otelsql, sqlc over
 # SQLDB), against real PostgreSQL and MariaDB clusters (and
 # Oracle MySQL when scripts/fetch-mysql.sh could fetch it) that the tests
@@ -25,9 +25,8 @@ deps:
 # Ctrl-C, scripts/cleanup.sh stops what that run left and nothing else.
 test: deps
 	$(GO) vet $(PKGS)
-	SQLREPLICA_REQUIRE_SERVERS=1 scripts/with-run-dir.sh $(GO) test -race -count=1 -parallel 4 -timeout 20m $(PKGS)
 	cd examples/ecosystem && $(GO) vet ./...
-	cd examples/ecosystem && SQLREPLICA_REQUIRE_SERVERS=1 ../../scripts/with-run-dir.sh $(GO) test -race -count=1 -timeout 10m ./...
+	SQLREPLICA_REQUIRE_SERVERS=1 GO=$(GO) PKGS='$(PKGS)' scripts/with-run-dir.sh scripts/test-modules.sh
 
 # A throwaway PostgreSQL cluster and the demo program.
 demo: deps
