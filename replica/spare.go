@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"database/sql/driver"
 	"sync"
 	"time"
@@ -28,6 +29,15 @@ type spares struct {
 	timer  *time.Timer // returns idle connections to the pool
 	armed  bool
 	closed bool
+	wait   time.Duration // how long a connection waits unused; 0: spareIdle (tests set it)
+}
+
+// idleFor is how long a connection waits unused.
+func (s *spares) idleFor() time.Duration {
+	if s.wait > 0 {
+		return s.wait
+	}
+	return spareIdle
 }
 
 type spareConn struct {
@@ -35,19 +45,30 @@ type spareConn struct {
 	idle time.Time // since when it waits
 }
 
-// take returns a spare connection, if there is one.
-func (s *spares) take() (realConn, bool) {
-	s.mu.Lock()
-	n := len(s.conns)
-	if n == 0 {
+// take returns a spare connection, if there is one. It resets it first,
+// as database/sql does with a connection it takes from its pool (so that a
+// driver checks a connection the server may have ended meanwhile, and a
+// pgx reset hook runs); one that fails is closed, and the next is tried.
+func (s *spares) take(ctx context.Context) (realConn, bool) {
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		if n == 0 {
+			s.mu.Unlock()
+			return realConn{}, false
+		}
+		r := s.conns[n-1].r
+		s.conns[n-1] = spareConn{}
+		s.conns = s.conns[:n-1]
 		s.mu.Unlock()
-		return realConn{}, false
+		if rs, ok := r.dc.(driver.SessionResetter); ok {
+			if err := rs.ResetSession(ctx); err != nil {
+				discardConn(r.sc)
+				continue
+			}
+		}
+		return r, true
 	}
-	r := s.conns[n-1].r
-	s.conns[n-1] = spareConn{}
-	s.conns = s.conns[:n-1]
-	s.mu.Unlock()
-	return r, true
 }
 
 // put keeps r aside, and reports whether it did; if not, the caller
@@ -69,9 +90,9 @@ func (s *spares) put(r realConn, now time.Time) bool {
 	if !s.armed {
 		s.armed = true
 		if s.timer == nil {
-			s.timer = time.AfterFunc(spareIdle, s.expire)
+			s.timer = time.AfterFunc(s.idleFor(), s.expire)
 		} else {
-			s.timer.Reset(spareIdle)
+			s.timer.Reset(s.idleFor())
 		}
 	}
 	return true
@@ -84,7 +105,7 @@ func (s *spares) expire() {
 	var old []realConn
 	kept := s.conns[:0]
 	for _, c := range s.conns {
-		if now.Sub(c.idle) >= spareIdle {
+		if now.Sub(c.idle) >= s.idleFor() {
 			old = append(old, c.r)
 		} else {
 			kept = append(kept, c)
@@ -93,7 +114,7 @@ func (s *spares) expire() {
 	clear(s.conns[len(kept):])
 	s.conns = kept
 	if len(kept) > 0 && !s.closed {
-		s.timer.Reset(spareIdle - now.Sub(kept[0].idle))
+		s.timer.Reset(s.idleFor() - now.Sub(kept[0].idle))
 	} else {
 		s.armed = false
 	}
