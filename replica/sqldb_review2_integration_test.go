@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -83,6 +84,56 @@ func TestReview2SQLDBKilledSpareConnection(t *testing.T) {
 						require.True(t, n.Healthy, "%s: one killed connection took %s out: %s", via, n.Name, n.LastError)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestReview2SQLDBHiddenCallLeaksSession: a write whose function call a
+// plain reading took for a comment or a list (PostgreSQL's # operator,
+// MySQL's --x, a function named key or with a non-ASCII name) must not
+// leave its lock on a pooled connection: the connection is closed when the
+// statement may have changed its session.
+func TestReview2SQLDBHiddenCallLeaksSession(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			c := clusters.Get(t, k)
+			db := readyDB(t, c, nil)
+			sdb := db.SQLDB()
+			ctx := sqldbCtx(t)
+			table := seamTable(t, c, db, "rv2_hide")
+			admin, err := c.OpenAdmin(c.Primary)
+			require.NoError(t, err)
+			t.Cleanup(func() { admin.Close() })
+			key := time.Now().UnixNano() % 1000000
+			pg := k == testcluster.Postgres
+			var writes []string
+			if pg {
+				for _, f := range []string{"key", "rv2_lockñ"} {
+					_, err := admin.ExecContext(ctx, "CREATE OR REPLACE FUNCTION "+f+"(bigint) RETURNS text LANGUAGE sql AS $$ SELECT pg_advisory_lock($1)::text $$")
+					require.NoError(t, err)
+				}
+				writes = []string{
+					"INSERT INTO " + table + " (k) SELECT (1 # pg_try_advisory_lock(%d)::int)::text",
+					"INSERT INTO " + table + " (k) SELECT key(%d)",
+					"INSERT INTO " + table + " (k) SELECT rv2_lockñ(%d)",
+				}
+			} else {
+				writes = []string{"INSERT INTO " + table + " (k) VALUES (1 --GET_LOCK('rv2_%d', 0)\n)"}
+			}
+			for i, w := range writes {
+				id := key + int64(i)
+				_, err := sdb.ExecContext(ctx, fmt.Sprintf(w, id))
+				require.NoError(t, err)
+				time.Sleep(50 * time.Millisecond) // the connection is back in its pool
+				held := fmt.Sprintf("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %d AND granted", id)
+				if !pg {
+					held = fmt.Sprintf("SELECT IS_USED_LOCK('rv2_%d') IS NOT NULL", id)
+				}
+				var n int
+				require.NoError(t, admin.QueryRowContext(ctx, held).Scan(&n))
+				require.Zero(t, n, "%q left its lock on a pooled connection", w)
 			}
 		})
 	}
