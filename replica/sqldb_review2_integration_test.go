@@ -1,6 +1,9 @@
 package replica_test
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strconv"
 	"testing"
@@ -134,6 +137,145 @@ func TestReview2SQLDBHiddenCallLeaksSession(t *testing.T) {
 				var n int
 				require.NoError(t, admin.QueryRowContext(ctx, held).Scan(&n))
 				require.Zero(t, n, "%q left its lock on a pooled connection", w)
+			}
+		})
+	}
+}
+
+// TestReview2SQLDBCausalReadsEveryFace: with CausalReads, a write
+// acknowledged through any face of the routing *sql.DB (Exec, a write's
+// rows, a prepared statement, a Conn, a transaction, DriverConn.Primary
+// then RecordWrite) is seen by a read from another goroutine, with no
+// session, through any face (the DB's methods, SQLDB, a prepared statement,
+// a read-only transaction, a Conn), the replica being 1.5 s late.
+func TestReview2SQLDBCausalReadsEveryFace(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			c := lateCluster(t, k)
+			db := readyDB(t, c, nil, replica.CausalReads(), fastPrimary)
+			sdb := db.SQLDB()
+			table := seamTable(t, c, db, "rv2_causal")
+			p := ph(c, 1)
+			ins := "INSERT INTO " + table + " (k) VALUES (" + p + ")"
+			sel := "SELECT count(*) FROM " + table + " WHERE k = " + p
+			type face struct {
+				name string
+				run  func(ctx context.Context, key string) error
+			}
+			writes := []face{
+				{"SQLDB Exec", func(ctx context.Context, key string) error {
+					_, err := sdb.ExecContext(ctx, ins, key)
+					return err
+				}},
+				{"SQLDB prepared", func(ctx context.Context, key string) error {
+					st, err := db.PrepareContext(ctx, ins)
+					if err != nil {
+						return err
+					}
+					defer st.Close()
+					_, err = st.ExecContext(ctx, key)
+					return err
+				}},
+				{"Conn", func(ctx context.Context, key string) error {
+					conn, err := db.Conn(ctx)
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					_, err = conn.ExecContext(ctx, ins, key)
+					return err
+				}},
+				{"tx", func(ctx context.Context, key string) error {
+					tx, err := sdb.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					if _, err := tx.ExecContext(ctx, ins, key); err != nil {
+						tx.Rollback()
+						return err
+					}
+					return tx.Commit()
+				}},
+				{"DriverConn.Primary, RecordWrite", func(ctx context.Context, key string) error {
+					conn, err := sdb.Conn(ctx)
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					err = conn.Raw(func(c any) error {
+						dc, err := c.(*replica.DriverConn).Primary(ctx)
+						if err != nil {
+							return err
+						}
+						_, err = dc.(driver.ExecerContext).ExecContext(ctx, "INSERT INTO "+table+" (k) VALUES ('"+key+"')", nil)
+						return err
+					})
+					if err != nil {
+						return err
+					}
+					return db.RecordWrite(ctx)
+				}},
+			}
+			if k != testcluster.MySQL {
+				writes = append(writes, face{"SQLDB RETURNING", func(ctx context.Context, key string) error {
+					var id int
+					return sdb.QueryRowContext(ctx, ins+" RETURNING id", key).Scan(&id)
+				}})
+			}
+			count := func(ctx context.Context, q interface {
+				QueryRowContext(context.Context, string, ...any) *sql.Row
+			}, key string) (int, error) {
+				var n int
+				err := q.QueryRowContext(ctx, sel, key).Scan(&n)
+				return n, err
+			}
+			reads := []face{
+				{"DB method", nil}, {"SQLDB", nil}, {"prepared", nil}, {"read-only tx", nil}, {"Conn", nil},
+			}
+			read := func(ctx context.Context, how, key string) (int, error) {
+				switch how {
+				case "DB method":
+					return count(ctx, db, key)
+				case "SQLDB":
+					return count(ctx, sdb, key)
+				case "prepared":
+					st, err := sdb.PrepareContext(ctx, sel)
+					if err != nil {
+						return 0, err
+					}
+					defer st.Close()
+					var n int
+					return n, st.QueryRowContext(ctx, key).Scan(&n)
+				case "read-only tx":
+					tx, err := sdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+					if err != nil {
+						return 0, err
+					}
+					defer tx.Rollback()
+					return count(ctx, tx, key)
+				}
+				conn, err := sdb.Conn(ctx)
+				if err != nil {
+					return 0, err
+				}
+				defer conn.Close()
+				return count(ctx, conn, key)
+			}
+			for _, w := range writes {
+				for _, r := range reads {
+					key := w.name + "/" + r.name
+					require.NoError(t, w.run(sqldbCtx(t), key), key)
+					res := make(chan error, 1)
+					go func() {
+						n, err := read(sqldbCtx(t), r.name, key)
+						if err == nil && n != 1 {
+							err = fmt.Errorf("stale: %d rows", n)
+						}
+						res <- err
+					}()
+					require.NoError(t, <-res, key)
+				}
 			}
 		})
 	}
