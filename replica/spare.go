@@ -72,13 +72,20 @@ func (s *spares) take(ctx context.Context) (realConn, bool) {
 }
 
 // put keeps r aside, and reports whether it did; if not, the caller
-// returns r to its pool. A connection that has gone round long enough, or
-// that its driver no longer finds valid, is not kept.
+// returns r to its pool. A connection that has gone round long enough,
+// that its driver no longer finds valid, or whose pool is at its limit of
+// open connections, is not kept.
 func (s *spares) put(r realConn, now time.Time) bool {
 	if now.Sub(r.since) > spareLife {
 		return false
 	}
 	if v, ok := r.dc.(driver.Validator); ok && !v.IsValid() {
+		return false
+	}
+	// A pool at its limit may have callers waiting for a connection: one
+	// kept aside would go to the next routed statement ahead of them, for
+	// as long as routed statements keep coming (up to spareLife).
+	if st := r.n.db.Stats(); st.MaxOpenConnections > 0 && st.OpenConnections >= st.MaxOpenConnections {
 		return false
 	}
 	s.mu.Lock()

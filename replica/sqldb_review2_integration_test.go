@@ -280,3 +280,44 @@ func TestReview2SQLDBCausalReadsEveryFace(t *testing.T) {
 		})
 	}
 }
+
+// TestReview2SQLDBSparesStarveThePool: with one connection per node, a
+// loop of statements through the routing *sql.DB must not keep the
+// primary's only connection from the pool's other users (the DB's own
+// methods, the caller's direct use of the pool) for more than a few
+// milliseconds at a time: the spare cache hands a connection given back
+// straight to the next routed statement, bypassing the pool's waiters.
+func TestReview2SQLDBSparesStarveThePool(t *testing.T) {
+	c := clusters.Get(t, testcluster.Postgres)
+	db := readyDB(t, c, nil)
+	db.SetMaxOpenConns(1)
+	sdb := db.SQLDB()
+	ctx := replica.WithPrimary(sqldbCtx(t))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var n int
+			_ = sdb.QueryRowContext(ctx, "SELECT 1").Scan(&n)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	var worst time.Duration
+	for i := 0; i < 10; i++ {
+		start := time.Now()
+		var n int
+		require.NoError(t, db.Primary().QueryRowContext(ctx, "SELECT 1").Scan(&n))
+		if d := time.Since(start); d > worst {
+			worst = d
+		}
+	}
+	t.Logf("worst wait of the pool's own user: %v", worst)
+	require.Less(t, worst, 250*time.Millisecond, "the pool's own user waited for the spare cache")
+}
