@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -321,3 +322,103 @@ func TestReview2SQLDBSparesStarveThePool(t *testing.T) {
 	t.Logf("worst wait of the pool's own user: %v", worst)
 	require.Less(t, worst, 250*time.Millisecond, "the pool's own user waited for the spare cache")
 }
+
+// TestReview2SQLDBLikeAPlainPool: through the routing *sql.DB as through a
+// plain pool of the primary: a MySQL procedure's result sets are all read
+// with NextResultSet, sql.Named and sql.Out fail with the driver's own
+// error and leave the node in rotation, a Valuer's error is returned, and a
+// pinned Conn whose statement is cancelled fails cleanly afterwards rather
+// than hanging or moving its session elsewhere.
+func TestReview2SQLDBLikeAPlainPool(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			c := clusters.Get(t, k)
+			db := readyDB(t, c, nil)
+			ctx := sqldbCtx(t)
+			pg := k == testcluster.Postgres
+			faces := []struct {
+				name string
+				pool *sql.DB
+			}{{"plain", db.Primary()}, {"SQLDB", db.SQLDB()}}
+			if !pg {
+				proc := fmt.Sprintf("rv2_multi_%d", time.Now().UnixNano())
+				_, err := db.ExecContext(ctx, "CREATE PROCEDURE "+proc+"() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END")
+				require.NoError(t, err)
+				for _, f := range faces {
+					rows, err := f.pool.QueryContext(ctx, "CALL "+proc+"()")
+					require.NoError(t, err, f.name)
+					var got []int
+					for {
+						for rows.Next() {
+							cols, _ := rows.Columns()
+							vals := make([]any, len(cols))
+							ptrs := make([]any, len(cols))
+							for i := range vals {
+								ptrs[i] = &vals[i]
+							}
+							require.NoError(t, rows.Scan(ptrs...))
+							got = append(got, len(cols))
+						}
+						if !rows.NextResultSet() {
+							break
+						}
+					}
+					require.NoError(t, rows.Err(), f.name)
+					require.NoError(t, rows.Close())
+					require.Equal(t, []int{1, 2}, got, "%s: the procedure's result sets", f.name)
+				}
+			}
+			p := ph(c, 1)
+			var errs [2][3]string
+			for i, f := range faces {
+				var n int
+				err := f.pool.QueryRowContext(ctx, "SELECT 1 WHERE 1 = "+p, sql.Named("x", 1)).Scan(&n)
+				errs[i][0] = fmt.Sprint(err)
+				_, err = f.pool.ExecContext(ctx, "DELETE FROM rv2_none_"+strconv.Itoa(i)+" WHERE 1 = "+p, sql.Out{Dest: &n})
+				errs[i][1] = fmt.Sprint(err != nil)
+				_, err = f.pool.ExecContext(ctx, "SELECT "+p, badValuer{})
+				require.ErrorIs(t, err, errBadValuer, f.name)
+				errs[i][2] = fmt.Sprint(err != nil)
+			}
+			t.Logf("plain: %q\nSQLDB: %q", errs[0], errs[1])
+			require.Equal(t, errs[0][1:], errs[1][1:])
+			for _, n := range db.Status().Nodes {
+				require.True(t, n.Healthy, "an argument error took %s out: %s", n.Name, n.LastError)
+			}
+
+			// A statement of a pinned Conn cancelled mid-way.
+			conn, err := db.SQLDB().Conn(ctx)
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = conn.ExecContext(ctx, "CREATE TEMPORARY TABLE rv2_tmp (a int)")
+			require.NoError(t, err)
+			sleep := "SELECT pg_sleep(5)"
+			if !pg {
+				sleep = "SELECT SLEEP(5)"
+			}
+			cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			_, err = conn.ExecContext(cctx, sleep)
+			cancel()
+			t.Logf("cancelled: %v", err)
+			start := time.Now()
+			_, err = conn.ExecContext(ctx, "INSERT INTO rv2_tmp (a) VALUES (1)")
+			t.Logf("after the cancel: %v (%v)", err, time.Since(start))
+			require.Less(t, time.Since(start), 3*time.Second, "the Conn waited for the cancelled statement")
+			var n int
+			err2 := conn.QueryRowContext(ctx, "SELECT count(*) FROM rv2_tmp").Scan(&n)
+			if err == nil {
+				require.NoError(t, err2)
+				require.Equal(t, 1, n)
+			} else {
+				require.Error(t, err2, "the Conn's session (its temporary table) is gone: a later statement must not run elsewhere")
+			}
+		})
+	}
+}
+
+var errBadValuer = errors.New("rv2: bad valuer")
+
+type badValuer struct{}
+
+func (badValuer) Value() (driver.Value, error) { return nil, errBadValuer }
