@@ -52,14 +52,20 @@ func changesSession(query string) bool {
 // string with a backslash in it.
 func callsNothing(query string) bool {
 	var prev, prevPrev tok // the last two tokens, a qualified name as one
+	started := false       // past the statement's first token
 	q := query
 	for len(q) > 0 {
 		c := q[0]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		case isSpaceByte(c):
 			q = q[1:]
 			continue
 		case strings.HasPrefix(q, "--") || c == '#':
+			// Within a statement, # is PostgreSQL's XOR and --x MySQL's
+			// minus minus x: what follows may call a function.
+			if started && (c == '#' || len(q) > 2 && !isSpaceByte(q[2])) {
+				return false
+			}
 			end := strings.IndexByte(q, '\n')
 			if end < 0 {
 				end = len(q)
@@ -73,6 +79,9 @@ func callsNothing(query string) bool {
 			}
 			q = q[2+end+2:]
 			continue
+		}
+		started = true
+		switch {
 		case c == '@' || c == '\\' || strings.HasPrefix(q, ":="):
 			return false // a user variable, an escape, an assignment
 		case c == '$':
@@ -104,12 +113,15 @@ func callsNothing(query string) bool {
 			}
 			prev = tok{kind: kind}
 			continue
-		case isWordByte(c):
+		case isWordByte(c) || c >= 0x80: // PostgreSQL and MySQL names may be non-ASCII
 			n := 0
-			for n < len(q) && isWordByte(q[n]) {
+			for n < len(q) && (isWordByte(q[n]) || q[n] >= 0x80) {
 				n++
 			}
 			w := tok{kind: tokName, word: keyword(q[:n])}
+			if prev.kind == tokDot {
+				w.word = "" // a qualified name, never a keyword: app.key(…) is a call
+			}
 			q = q[n:]
 			if prev.kind != tokDot { // a qualified name is one name
 				prevPrev = prev
@@ -155,9 +167,17 @@ func opensNoCall(prev, prevPrev tok) bool {
 		return true // "((", ", (", "= (", the statement's first "("
 	case tokName:
 		switch prev.word {
-		case "VALUES", "VALUE", "IN", "EXISTS", "ANY", "ALL", "SOME", "CONFLICT", "AND", "OR", "NOT",
-			"WHERE", "ON", "SET", "SELECT", "FROM", "JOIN", "USING", "KEY", "UNIQUE", "CHECK", "AS", "BY":
-			return true // a keyword: a list, a subquery, a constraint's columns
+		case "VALUES", "IN", "EXISTS", "ANY", "ALL", "SOME", "AND", "OR", "NOT",
+			"WHERE", "ON", "SELECT", "FROM", "JOIN", "USING", "UNIQUE", "CHECK", "AS":
+			return true // a reserved word: a list, a subquery, a constraint's columns
+		case "KEY": // PostgreSQL's key(), value(), set(), by() and
+			// MariaDB's conflict() may be functions of the application:
+			// these open a list only after the words that make them keywords.
+			return prevPrev.word == "PRIMARY" || prevPrev.word == "FOREIGN" || prevPrev.word == "UNIQUE"
+		case "BY":
+			return prevPrev.word == "ORDER" || prevPrev.word == "GROUP" || prevPrev.word == "PARTITION"
+		case "CONFLICT":
+			return prevPrev.word == "ON"
 		}
 		// A table's column list: INSERT INTO t (…), CREATE TABLE [IF NOT
 		// EXISTS] t (…), REFERENCES t (…), an alias's columns. (Not ON t
@@ -245,6 +265,10 @@ func leadingWordsN(query string, n int) (w [3]string, ok bool) {
 	return w, words > 0
 }
 
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
 func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
@@ -257,7 +281,7 @@ var keywords = [...]string{
 	"EXTENSION", "MATERIALIZED", "UNLOGGED", "DOMAIN", "USER", "ROLE", "TEMPORARY", "SAVEPOINT", "RELEASE",
 	"ROLLBACK", "TO", "WORK", "TRANSACTION", "VALUES", "VALUE", "IN", "EXISTS", "ANY", "ALL", "SOME",
 	"CONFLICT", "AND", "OR", "NOT", "WHERE", "ON", "SET", "SELECT", "FROM", "JOIN", "USING", "KEY",
-	"CHECK", "AS", "BY", "INTO", "REFERENCES",
+	"CHECK", "AS", "BY", "INTO", "REFERENCES", "PRIMARY", "FOREIGN", "ORDER", "GROUP", "PARTITION",
 }
 
 // keyword returns word in upper case when it is one of keywords, word

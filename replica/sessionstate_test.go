@@ -19,7 +19,8 @@ func TestChangesSession(t *testing.T) {
 		{"CREATE TABLE IF NOT EXISTS \"app\".\"t\" (a int, PRIMARY KEY (a), CHECK (a > 0))", false},
 		{`INSERT INTO "public"."users" AS "u" ("name", "age") VALUES ($1, $2), ($3, $4) ON CONFLICT ("id") DO UPDATE SET "name" = "excluded"."name" RETURNING "id"`, false},
 		{"INSERT INTO `users` (`name`) VALUES (?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)", false},
-		{"UPDATE t SET (a, b) = ($1, $2) WHERE id IN (SELECT id FROM u WHERE (x = 1 OR y = 2))", false},
+		{"UPDATE t SET (a, b) = ($1, $2) WHERE id IN (SELECT id FROM u WHERE (x = 1 OR y = 2))", true}, // set() may be a function (PostgreSQL)
+		{"UPDATE t SET a = $1 WHERE id IN (SELECT id FROM u WHERE (x = 1 OR y = 2))", false},
 		{"DELETE FROM t WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM u)", false},
 		{"INSERT INTO t VALUES ('a (b)', 'it''s')", true}, // a doubled quote: read no further
 		{"CREATE UNIQUE INDEX i ON t (a)", true},          // after ON a call is possible: not read as a column list

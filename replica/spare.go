@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"database/sql/driver"
 	"sync"
 	"time"
@@ -31,6 +32,15 @@ type spares struct {
 	tick   uint64      // the timer's ticks
 	armed  bool
 	closed bool
+	wait   time.Duration // how long a connection waits unused; 0: spareIdle (tests set it)
+}
+
+// idleFor is how long a connection waits unused.
+func (s *spares) idleFor() time.Duration {
+	if s.wait > 0 {
+		return s.wait
+	}
+	return spareIdle
 }
 
 type spareConn struct {
@@ -38,30 +48,48 @@ type spareConn struct {
 	tick uint64 // the tick it was put aside in
 }
 
-// take returns a spare connection, if there is one.
-func (s *spares) take() (realConn, bool) {
-	s.mu.Lock()
-	n := len(s.conns)
-	if n == 0 {
+// take returns a spare connection, if there is one. It resets it first,
+// as database/sql does with a connection it takes from its pool (so that a
+// driver checks a connection the server may have ended meanwhile, and a
+// pgx reset hook runs); one that fails is closed, and the next is tried.
+func (s *spares) take(ctx context.Context) (realConn, bool) {
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		if n == 0 {
+			s.mu.Unlock()
+			return realConn{}, false
+		}
+		r := s.conns[n-1].r
+		s.conns[n-1] = spareConn{}
+		s.conns = s.conns[:n-1]
 		s.mu.Unlock()
-		return realConn{}, false
+		if rs, ok := r.dc.(driver.SessionResetter); ok {
+			if err := rs.ResetSession(ctx); err != nil {
+				discardConn(r.sc)
+				continue
+			}
+		}
+		return r, true
 	}
-	r := s.conns[n-1].r
-	s.conns[n-1] = spareConn{}
-	s.conns = s.conns[:n-1]
-	s.mu.Unlock()
-	return r, true
 }
 
 // put keeps r aside, and reports whether it did; if not, the caller
-// returns r to its pool. A connection that has gone round long enough, or
-// that its driver no longer finds valid, is not kept.
+// returns r to its pool. A connection that has gone round long enough,
+// that its driver no longer finds valid, or whose pool is at its limit of
+// open connections, is not kept.
 func (s *spares) put(r realConn) bool {
 	if r.uses >= spareUses {
 		return false
 	}
 	r.uses++
 	if v, ok := r.dc.(driver.Validator); ok && !v.IsValid() {
+		return false
+	}
+	// A pool at its limit may have callers waiting for a connection: one
+	// kept aside would go to the next routed statement ahead of them, for
+	// as long as routed statements keep coming (up to spareUses).
+	if st := r.n.db.Stats(); st.MaxOpenConnections > 0 && st.OpenConnections >= st.MaxOpenConnections {
 		return false
 	}
 	s.mu.Lock()
@@ -73,9 +101,9 @@ func (s *spares) put(r realConn) bool {
 	if !s.armed {
 		s.armed = true
 		if s.timer == nil {
-			s.timer = time.AfterFunc(spareIdle, s.expire)
+			s.timer = time.AfterFunc(s.idleFor(), s.expire)
 		} else {
-			s.timer.Reset(spareIdle)
+			s.timer.Reset(s.idleFor())
 		}
 	}
 	return true
@@ -98,7 +126,7 @@ func (s *spares) expire() {
 	s.conns = kept
 	s.tick++
 	if len(kept) > 0 && !s.closed {
-		s.timer.Reset(spareIdle)
+		s.timer.Reset(s.idleFor())
 	} else {
 		s.armed = false
 	}

@@ -141,7 +141,7 @@ var errNotDriverConn = errors.New("replica: a pool's connection is not a driver.
 // keeps one set of limits per node, shared with the DB's own methods, and
 // needs no DSN ([New] is given pools).
 func borrow(ctx context.Context, n *node) (realConn, error) {
-	if r, ok := n.spare.take(); ok {
+	if r, ok := n.spare.take(ctx); ok {
 		return r, nil
 	}
 	sc, err := n.db.Conn(ctx)
@@ -221,22 +221,47 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 	}
 	var res driver.Result
 	err := db.route(ctx, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
-		r, err := borrow(ctx, n)
-		if err != nil {
-			return err
-		}
-		res, err = r.exec(ctx, query, args)
-		if q.write {
-			c.keep(r, db.cls.Load().changesSession(query), err)
-			if err == nil {
-				db.recordWriteHeld(ctx, q.session, n, time.Now())
-			}
-			return err
-		}
-		r.release(err != nil && (q.isolate || bad(err)))
-		return err
+		return retryBad(func() error { return c.execOn(ctx, n, q, query, args, &res) })
 	})
 	return res, err
+}
+
+// execOn runs a statement on a connection of n's pool.
+func (c *DriverConn) execOn(ctx context.Context, n *node, q querier, query string, args []driver.NamedValue, res *driver.Result) error {
+	db := c.db
+	r, err := borrow(ctx, n)
+	if err != nil {
+		return err
+	}
+	*res, err = r.exec(ctx, query, args)
+	if q.write {
+		c.keep(r, db.cls.Load().changesSession(query), err)
+		if err == nil {
+			db.recordWriteHeld(ctx, q.session, n, time.Now())
+		}
+		return err
+	}
+	r.release(err != nil && (q.isolate || bad(err)))
+	return err
+}
+
+// badConnTries is how many connections a statement of the routing *sql.DB
+// tries while its driver finds each bad before sending it.
+const badConnTries = 3
+
+// retryBad runs f, which takes a connection of its own and closes it when
+// it fails, again while it fails with driver.ErrBadConn: the driver's word
+// that the statement never reached the server (a pooled connection the
+// server ended). database/sql retries its own pools' statements likewise;
+// the node is not at fault.
+func retryBad(f func() error) error {
+	var err error
+	for range badConnTries {
+		if err = f(); !errors.Is(err, driver.ErrBadConn) {
+			return err
+		}
+	}
+	return err
 }
 
 // QueryContext runs a statement that returns rows where the routing
@@ -258,26 +283,7 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 	}
 	var out *rows
 	err := db.route(ctx, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
-		r, err := borrow(ctx, n)
-		if err != nil {
-			return err
-		}
-		rs, st, err := r.query(ctx, query, args)
-		if q.write {
-			c.keep(r, db.cls.Load().changesSession(query), err)
-			if err != nil {
-				return err
-			}
-			out = &rows{rs: rs, st: st}
-			out.recordAtClose(db, q.session, n)
-			return nil
-		}
-		if err != nil {
-			r.release(q.isolate || bad(err))
-			return err
-		}
-		out = &rows{rs: rs, st: st, conn: r}
-		return nil
+		return retryBad(func() error { return c.queryOn(ctx, n, q, query, args, &out) })
 	})
 	if err != nil {
 		return nil, err
@@ -285,6 +291,30 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 	c.open++
 	out.owner = c
 	return out, nil
+}
+
+// queryOn runs a query on a connection of n's pool; its rows go to *out.
+func (c *DriverConn) queryOn(ctx context.Context, n *node, q querier, query string, args []driver.NamedValue, out **rows) error {
+	r, err := borrow(ctx, n)
+	if err != nil {
+		return err
+	}
+	rs, st, err := r.query(ctx, query, args)
+	if q.write {
+		c.keep(r, c.db.cls.Load().changesSession(query), err)
+		if err != nil {
+			return err
+		}
+		*out = &rows{rs: rs, st: st}
+		(*out).recordAtClose(c.db, q.session, n)
+		return nil
+	}
+	if err != nil {
+		r.release(q.isolate || bad(err))
+		return err
+	}
+	*out = &rows{rs: rs, st: st, conn: r}
+	return nil
 }
 
 // pinnedDecision decides for a statement on the checkout's primary
@@ -416,21 +446,23 @@ func (c *DriverConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 		in.serializableOnPG = true
 	}
 	err := db.route(ctx, in, captureByFn, func(ctx context.Context, n *node, q querier) error {
-		r, err := borrow(ctx, n)
-		if err != nil {
-			return err
-		}
-		o := opts
-		if read {
-			o.ReadOnly = true
-		}
-		tx, err := begin(ctx, r.dc, o)
-		if err != nil {
-			r.release(bad(err))
-			return err
-		}
-		c.tx = &connTx{c: c, r: r, tx: tx, read: read, ctx: ctx}
-		return nil
+		return retryBad(func() error {
+			r, err := borrow(ctx, n)
+			if err != nil {
+				return err
+			}
+			o := opts
+			if read {
+				o.ReadOnly = true
+			}
+			tx, err := begin(ctx, r.dc, o)
+			if err != nil {
+				r.release(bad(err))
+				return err
+			}
+			c.tx = &connTx{c: c, r: r, tx: tx, read: read, ctx: ctx}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
