@@ -40,7 +40,7 @@ func countKey(t *testing.T, ctx context.Context, c *testcluster.Cluster, id *ide
 // goroutines writing and reading at once. The same pairs on a DB without
 // the option read stale rows: the test can fail.
 func TestCausalReadsSeeEveryAcknowledgedWrite(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -229,7 +229,7 @@ func TestCausalReadDoesNotWaitForAWriteWhoseRowsAreOpen(t *testing.T) {
 // CausalReads, without one) sees it. Without RecordWrite the same read is
 // stale: the test can fail.
 func TestRecordWriteTellsOfAWriteOutsideTheDB(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()

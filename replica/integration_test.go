@@ -16,9 +16,26 @@ import (
 	"github.com/sqlreplica/sqlreplica/router"
 )
 
-var clusters testcluster.Set
+// The clusters the tests share: the default ones, and clusters whose
+// replicas are late, for the read-your-writes tests (which only create
+// tables of their own on them). Tests that stop, kill or reconfigure
+// servers start private ones with testcluster.Start.
+var (
+	clusters     testcluster.Set
+	lateClusters = testcluster.Set{Options: func(testcluster.Kind) testcluster.Options {
+		return testcluster.Options{Replicas: 1, Delay: 1500 * time.Millisecond}
+	}}
+	rywClusters = testcluster.Set{Options: func(testcluster.Kind) testcluster.Options {
+		return testcluster.Options{Replicas: 2, Delay: 1500 * time.Millisecond}
+	}}
+)
 
-func TestMain(m *testing.M) { os.Exit(clusters.Run(m)) }
+func TestMain(m *testing.M) {
+	code := clusters.Run(m)
+	lateClusters.Stop()
+	rywClusters.Stop()
+	os.Exit(code)
+}
 
 // kinds are the servers the integration tests run on. MySQL comes from a
 // best-effort route: its tests skip loudly when it is not there.

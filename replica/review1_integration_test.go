@@ -130,7 +130,7 @@ func TestReviewPreparedDeclaredReadIsUsable(t *testing.T) {
 // session back to that replica without its floor; read C, begun after A and
 // B ended, runs there and does not see X.
 func TestReviewConcurrentReadKeepsTheMonotonicFloor(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -31,10 +31,10 @@ func ph(c *testcluster.Cluster, i int) string {
 	return "?"
 }
 
-// rywCluster starts a cluster with a fresh replica and one delayed by about
+// rywCluster returns the shared cluster with a fresh replica and one delayed by about
 // 1.5 s (MySQL and MariaDB delay in whole seconds: 2 s).
 func rywCluster(t *testing.T, k testcluster.Kind) *testcluster.Cluster {
-	return testcluster.Start(t, k, testcluster.Options{Replicas: 2, Delay: 1500 * time.Millisecond})
+	return rywClusters.Get(t, k)
 }
 
 type pairStats struct {
@@ -86,7 +86,7 @@ func insertThenRead(t *testing.T, c *testcluster.Cluster, db *replica.DB, id *id
 // sessions next to a replica delayed by 1.5–2 s: no read is stale. The same
 // loop without sessions shows stale reads, so the test can fail.
 func TestReadYourWrites(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -113,7 +113,7 @@ func TestReadYourWrites(t *testing.T) {
 // through another's, the token travelling in a cookie between them: no read
 // is stale.
 func TestTokensCrossAnHTTPHop(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -306,7 +306,7 @@ func history(h []op, i int) string {
 
 // TestWaitReplicated returns only once the delayed replica has the row.
 func TestWaitReplicated(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -35,11 +35,11 @@ var errWriteOnReplica = replica.ErrWriteOnReplica
 // seamWait bounds every statement of these tests: a hang fails within it.
 const seamWait = 5 * time.Second
 
-// lateCluster starts a private cluster whose only replica applies changes
+// lateCluster returns the shared cluster whose only replica applies changes
 // about 1.5 s late (2 s on MySQL and MariaDB): a read that a replica serves
 // right after a write cannot see it.
 func lateCluster(t *testing.T, k testcluster.Kind) *testcluster.Cluster {
-	return testcluster.Start(t, k, testcluster.Options{Replicas: 1, Delay: 1500 * time.Millisecond})
+	return lateClusters.Get(t, k)
 }
 
 // fastPrimary gives a late replica 100 ms to apply a session's writes
@@ -214,7 +214,7 @@ var (
 // succeed. Every path that sends a session read to the primary is tried, with
 // every read method.
 func TestSessionReadNeverWaitsForAConnectionItHolds(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -351,7 +351,7 @@ func forgedToken(t *testing.T, c *testcluster.Cluster, real consistency.Token) c
 // goroutines reading with the same session all see it, next to a replica
 // that has not applied it; so does Token taken by one of them.
 func TestGoroutinesSharingASessionReadItsWrites(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -545,7 +545,7 @@ func writesThatReachThePrimary(c *testcluster.Cluster, db *replica.DB, table, fn
 // PrimaryAfterWrite opens, and a read given the token in another request,
 // by string or through the middleware, sees it next to a late replica.
 func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -633,7 +633,7 @@ func TestEveryWriteThatReachesThePrimaryIsTheSessions(t *testing.T) {
 // the session's next read, and a read given its token, see every row next to
 // a late replica.
 func TestAWritesPositionIsTakenAfterItCommits(t *testing.T) {
-	t.Parallel() // its clusters are its own
+	t.Parallel() // it only adds tables to the clusters it shares
 	// 100,000 rows of 400 bytes, 40 MB, are far more than the socket
 	// buffers hold, so the server is still sending rows, and has not
 	// committed, when the first row is read.

@@ -77,6 +77,13 @@ func (set *Set) Get(tb testing.TB, k Kind) *Cluster {
 // Run runs the package's tests and then stops the set's clusters.
 func (set *Set) Run(m *testing.M) int {
 	code := m.Run()
+	set.Stop()
+	return code
+}
+
+// Stop stops the clusters the set started. A package with more than one
+// set calls it for the others from TestMain, after [Set.Run].
+func (set *Set) Stop() {
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	for _, s := range set.m {
@@ -84,7 +91,6 @@ func (set *Set) Run(m *testing.M) int {
 			_ = s.cluster.Stop()
 		}
 	}
-	return code
 }
 
 // Start starts a private cluster of kind k that the test may kill, promote
