@@ -175,8 +175,8 @@ func TestWriteIsNeverRetried(t *testing.T) {
 func TestStatementErrorsAreNotRetried(t *testing.T) {
 	fc := newFake(t, 2)
 	syntax := errors.New("syntax error at or near \"SELEC\"")
-	fc.replicas[0].FailWith(syntax)
-	fc.replicas[1].FailWith(syntax)
+	fc.replicas[0].FailQueriesWith(syntax)
+	fc.replicas[1].FailQueriesWith(syntax)
 	_, err := fc.db.Query("SELECT 1")
 	require.ErrorIs(t, err, syntax)
 	require.Zero(t, fc.primary.Queries())

@@ -36,13 +36,14 @@ type Server struct {
 	txs      atomic.Int64 // transactions begun
 	roTxs    atomic.Int64 // read-only transactions begun
 
-	mu       sync.Mutex // guards the fields below
-	down     bool       // refuse connections; break open ones
-	readOnly bool       // reject statements that start with a write verb
-	failWith error      // returned by every statement while set
-	version  string     // what SELECT version() answers; "": name
-	last     string     // last statement run
-	gen      int        // bumped by SetDown(true): older connections are broken
+	mu          sync.Mutex // guards the fields below
+	down        bool       // refuse connections; break open ones
+	readOnly    bool       // reject statements that start with a write verb
+	failQueries error      // returned by every statement but a ping while set
+	failWith    error      // returned by every statement while set
+	version     string     // what SELECT version() answers; "": name
+	last        string     // last statement run
+	gen         int        // bumped by SetDown(true): older connections are broken
 }
 
 // NewServer returns a fake server that answers with name.
@@ -78,6 +79,15 @@ func (s *Server) FailWith(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failWith = err
+}
+
+// FailQueriesWith makes every statement but a ping (a health check's)
+// fail with err until FailQueriesWith(nil): a statement's own error, which
+// says nothing of the server's health.
+func (s *Server) FailQueriesWith(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failQueries = err
 }
 
 // Queries returns how many statements the server ran, version probes
@@ -146,6 +156,9 @@ func (c *conn) check(query string) error {
 	}
 	if c.s.failWith != nil {
 		return c.s.failWith
+	}
+	if c.s.failQueries != nil && query != "" {
+		return c.s.failQueries
 	}
 	if c.s.readOnly && isWrite(query) {
 		return ErrReadOnly
