@@ -55,7 +55,12 @@ type Auditable interface {
 // replicas), max_wal_senders, fsync, full_page_writes. MySQL and MariaDB:
 // log_bin, binlog_format (not ROW), sync_binlog (≠ 1),
 // innodb_flush_log_at_trx_commit (≠ 1), replicas not read_only, GTID mode
-// off, slave_skip_errors / replica_skip_errors set.
+// off, slave_skip_errors / replica_skip_errors set; and semi-synchronous
+// replication (see [SemiSyncStatus]): off on a primary that has replicas
+// (MySQL: its plugin not installed), a primary that fell back to
+// asynchronous replication at the last check (critical), a replica that
+// does not acknowledge for a primary that waits for acknowledgements (its
+// side off, or on but its receiving thread not restarted since).
 func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 	snap := db.Status()
 	pools := db.Pools()
@@ -73,7 +78,8 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 		case router.MySQL, router.MariaDB:
 			settings, err = dbvars.Read(ctx, pools[i], `SHOW GLOBAL VARIABLES WHERE Variable_name IN
 				('log_bin', 'binlog_format', 'sync_binlog', 'innodb_flush_log_at_trx_commit', 'read_only',
-				 'super_read_only', 'gtid_mode', 'gtid_strict_mode', 'slave_skip_errors', 'replica_skip_errors')`)
+				 'super_read_only', 'gtid_mode', 'gtid_strict_mode', 'slave_skip_errors', 'replica_skip_errors',
+				 `+semiSyncVariables+`)`)
 		default:
 			return nil, fmt.Errorf("health: audit needs a known dialect")
 		}
@@ -83,6 +89,7 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 			continue
 		}
 		out = append(out, auditNode(db.Dialect(), n, settings)...)
+		out = append(out, auditSemiSync(db.Dialect(), snap, i, settings)...)
 		if n.Replication.LastError != "" {
 			out = append(out, Finding{Node: n.Name, Setting: "replication", Value: n.Replication.LastError, Severity: Critical,
 				Advice: "replication has stopped on an error: fix its cause; do not skip the event, which leaves the replica silently different"})

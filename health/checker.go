@@ -97,6 +97,9 @@ type nodeState struct {
 	seen       bool // a check has succeeded once
 	status     Status
 	lagAlerted bool
+
+	// semiAlerted: a SemiSyncFallback was emitted and not cleared yet.
+	semiAlerted bool
 }
 
 // sample is a position the primary reached, and when it was first seen.
@@ -314,6 +317,7 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 			s.Reachable = true
 			s.Latency = ewma(s.Latency, r.latency)
 			if r.role != 0 {
+				prevRole := s.Role
 				if s.Role != 0 && s.Role != r.role {
 					events = append(events, Event{Kind: RoleChange, Node: c.nodes[i].Name, Time: now, Role: r.role,
 						Detail: fmt.Sprintf("%s → %s", s.Role, r.role)})
@@ -324,6 +328,10 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 					events = append(events, Event{Kind: ReplicationError, Node: c.nodes[i].Name, Time: now, Role: s.Role, Detail: r.repl.LastError})
 				}
 				s.Replication = r.repl
+				var semi []Event
+				st.semiAlerted, semi = semiSyncEvents(c.nodes[i].Name, st.semiAlerted, s.SemiSync, prevRole, r.semi, r.role, now)
+				events = append(events, semi...)
+				s.SemiSync = r.semi
 			}
 			if st.healthy {
 				s.LastError = ""

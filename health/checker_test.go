@@ -249,7 +249,8 @@ func (s staticSource) Status() health.Snapshot { return health.Snapshot(s) }
 
 func TestHandler(t *testing.T) {
 	ok := staticSource{Writer: 0, WriterKnown: true, Time: time.Now(), Nodes: []health.Status{
-		{Name: "primary", Role: health.Primary, Healthy: true, Reachable: true, Writable: true, Lag: health.Lag{Known: true}},
+		{Name: "primary", Role: health.Primary, Healthy: true, Reachable: true, Writable: true, Lag: health.Lag{Known: true},
+			SemiSync: &health.SemiSyncStatus{Enabled: true, Active: true, Clients: 1, UnackedTx: 2}},
 		{Name: "replica0", Role: health.Replica, Healthy: true, Reachable: true, Lag: health.Lag{Time: 1500 * time.Millisecond, Bytes: 42, Known: true},
 			Replication: health.Replication{Configured: true, Receiving: true, Applying: true, State: "streaming"}},
 	}}
@@ -277,6 +278,9 @@ func TestHandler(t *testing.T) {
 			r := nodes[1].(map[string]any)
 			require.Equal(t, 1.5, r["lag_seconds"])
 			require.Equal(t, "streaming", r["replication"].(map[string]any)["state"])
+			require.Equal(t, map[string]any{"enabled": true, "active": true, "clients": 1.0, "unacked_tx": 2.0},
+				nodes[0].(map[string]any)["semi_sync"])
+			require.NotContains(t, r, "semi_sync")
 			head, err := http.Head(srv.URL)
 			require.NoError(t, err)
 			head.Body.Close()

@@ -30,12 +30,24 @@ const (
 	FailedOver
 	// FailoverFailed: the fail-over helper refused or failed to promote.
 	FailoverFailed
+	// SemiSyncFallback: a primary with semi-synchronous replication enabled
+	// fell back to asynchronous replication (see [SemiSyncStatus.Active]):
+	// commits it acknowledges may be on no replica. It also fires, followed
+	// at once by SemiSyncResumed, when a primary's count of unacknowledged
+	// commits grew between two checks that both found it semi-synchronous:
+	// a fallback shorter than the check interval.
+	SemiSyncFallback
+	// SemiSyncResumed: a primary that fell back is no longer asynchronous;
+	// Detail says why: it runs semi-synchronously again, semi-sync was
+	// switched off, or the node is no longer the primary.
+	SemiSyncResumed
 )
 
 var eventNames = [...]string{
 	NodeDown: "node down", NodeUp: "node up", RoleChange: "role change", LagHigh: "lag high",
 	LagNormal: "lag normal", SplitBrain: "split brain", SplitBrainOver: "split brain over",
 	ReplicationError: "replication error", FailedOver: "failed over", FailoverFailed: "fail-over failed",
+	SemiSyncFallback: "semi-sync fallback", SemiSyncResumed: "semi-sync resumed",
 }
 
 // String names the kind.
@@ -58,7 +70,7 @@ type Event struct {
 
 func (e Event) level() slog.Level {
 	switch e.Kind {
-	case NodeDown, LagHigh, ReplicationError, FailedOver:
+	case NodeDown, LagHigh, ReplicationError, FailedOver, SemiSyncFallback:
 		return slog.LevelWarn
 	case SplitBrain, FailoverFailed:
 		return slog.LevelError

@@ -56,6 +56,14 @@ type statusJSON struct {
 	LastError   string    `json:"last_error,omitempty"`
 	Busy        bool      `json:"busy,omitempty"`
 	CheckedAt   time.Time `json:"checked_at"`
+	SemiSync    *semiJSON `json:"semi_sync,omitempty"`
+}
+
+type semiJSON struct {
+	Enabled   bool   `json:"enabled"`
+	Active    bool   `json:"active"`
+	Clients   int    `json:"clients"`
+	UnackedTx uint64 `json:"unacked_tx"`
 }
 
 type replJSON struct {
@@ -81,6 +89,9 @@ func jsonSnapshot(s Snapshot) snapshotJSON {
 		if n.Replication.Configured {
 			j.Replication = &replJSON{Receiving: n.Replication.Receiving, Applying: n.Replication.Applying,
 				State: n.Replication.State, Source: n.Replication.Source, LastError: n.Replication.LastError}
+		}
+		if ss := n.SemiSync; ss != nil {
+			j.SemiSync = &semiJSON{Enabled: ss.Enabled, Active: ss.Active, Clients: ss.Clients, UnackedTx: ss.UnackedTx}
 		}
 		out.Nodes = append(out.Nodes, j)
 	}

@@ -27,6 +27,7 @@ type probeResult struct {
 	position consistency.Token
 	received consistency.Token
 	repl     Replication
+	semi     *SemiSyncStatus // MySQL, MariaDB: nil when the server has no semi-sync
 }
 
 // querier is the part of *sql.Conn the probes use.
@@ -144,7 +145,8 @@ func probePostgres(ctx context.Context, db querier, r *probeResult) error {
 // dialect has been told apart.
 func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	vars, err := dbvars.Read(ctx, db, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
-		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos')`)
+		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos',
+		 `+semiSyncVariables+`)`)
 	if err != nil {
 		return err
 	}
@@ -162,6 +164,9 @@ func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	r.role = Replica
 	if r.writable {
 		r.role = Primary
+	}
+	if r.semi, err = semiSync(ctx, db, vars, r.role); err != nil {
+		return err
 	}
 	st, err := replicaStatus(ctx, db)
 	if err != nil {

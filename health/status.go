@@ -99,6 +99,57 @@ type Status struct {
 	Busy bool
 	// CheckedAt is when the node was last checked; zero if never.
 	CheckedAt time.Time
+	// SemiSync is the node's semi-synchronous replication state (MySQL and
+	// MariaDB); nil when the node has none to report: PostgreSQL, an
+	// unknown dialect, MySQL without the semi-sync plugins, or a node not
+	// checked successfully yet. It is shared with the snapshot: read it,
+	// never modify it.
+	SemiSync *SemiSyncStatus
+}
+
+// SemiSyncStatus is a MySQL or MariaDB node's semi-synchronous replication
+// state, as its last successful check found it. MariaDB has semi-sync built
+// in (10.3+), so a MariaDB node always reports one; MySQL reports one once
+// the semisync_source or semisync_replica plugin is installed.
+//
+// The status variables (Active, Clients and the counters) are read only
+// when one side is enabled: they are zero otherwise.
+type SemiSyncStatus struct {
+	// Enabled is true when semi-synchronous replication is switched on for
+	// the node's role: on a primary, as a source
+	// (rpl_semi_sync_master_enabled; MySQL rpl_semi_sync_source_enabled);
+	// on a replica, as a replica (rpl_semi_sync_slave_enabled; MySQL
+	// rpl_semi_sync_replica_enabled).
+	Enabled bool
+	// Active is true when it runs now. On a primary: commits wait for a
+	// replica's acknowledgement (Rpl_semi_sync_master_status, MySQL
+	// Rpl_semi_sync_source_status). A primary that is Enabled but not Active
+	// fell back to asynchronous replication (no acknowledgement came within
+	// Timeout, or no semi-sync replica is connected): a commit it
+	// acknowledges now may be on no replica. The [SemiSyncFallback] and
+	// [SemiSyncResumed] events report the changes. On a replica: its
+	// receiving thread acknowledges what it receives
+	// (Rpl_semi_sync_slave_status, MySQL Rpl_semi_sync_replica_status).
+	Active bool
+	// SourceEnabled and ReplicaEnabled are each side's switch, whatever the
+	// node's role: setups that may promote any node turn both on everywhere.
+	SourceEnabled, ReplicaEnabled bool
+	// Clients is the number of semi-synchronous replicas connected to the
+	// node as a source (Rpl_semi_sync_master_clients).
+	Clients int
+	// Timeout is how long a source's commit waits for an acknowledgement
+	// before the source falls back to asynchronous replication
+	// (rpl_semi_sync_master_timeout).
+	Timeout time.Duration
+	// WaitPoint is when a source's commit waits: "AFTER_SYNC" (before the
+	// commit is visible) or "AFTER_COMMIT" (rpl_semi_sync_master_wait_point).
+	WaitPoint string
+	// AckedTx and UnackedTx count the commits a source made since it
+	// started with and without a replica's acknowledgement
+	// (Rpl_semi_sync_master_yes_tx and _no_tx). UnackedTx growing means
+	// commits ran asynchronously, even when the fallback ended before a
+	// check could see it.
+	AckedTx, UnackedTx uint64
 }
 
 // Snapshot is the state of every node after a round of checks. A Snapshot

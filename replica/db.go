@@ -498,6 +498,12 @@ func (db *DB) Pools() []*sql.DB {
 func (db *DB) Status() health.Snapshot {
 	s := *db.checker.Snapshot()
 	s.Nodes = append([]health.Status(nil), s.Nodes...)
+	for i := range s.Nodes {
+		if ss := s.Nodes[i].SemiSync; ss != nil {
+			c := *ss // the caller may keep and change its copy
+			s.Nodes[i].SemiSync = &c
+		}
+	}
 	return s
 }
 
