@@ -4,16 +4,21 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: all deps test demo cluster bench fuzz cover clean
+.PHONY: all deps servers test demo cluster bench fuzz cover clean
 
 # Flags for `make cluster`, e.g. CLUSTER_FLAGS='-kind mariadb -replicas 1'.
 CLUSTER_FLAGS ?=
 
 all: test
 
-deps:
-	@scripts/install-deps.sh
+# What the tests need: PostgreSQL's and MariaDB's servers from Debian's
+# packages, and Oracle MySQL 9 (fetched, best effort).
+deps: servers
 	@scripts/fetch-mysql.sh || echo "*** MySQL 9 could not be fetched: the MySQL tests will skip (PostgreSQL and MariaDB still run)."
+
+# PostgreSQL's and MariaDB's servers only: what the demo and a cluster need.
+servers:
+	@scripts/install-deps.sh
 
 # Every test with -race, the main module's and examples/ecosystem's side by side (a
 # module of its own: sqlx, GORM, bun, ent, goose, otelsql, sqlc over
@@ -29,12 +34,13 @@ test: deps
 	SQLREPLICA_REQUIRE_SERVERS=1 GO=$(GO) PKGS='$(PKGS)' scripts/with-run-dir.sh scripts/test-modules.sh
 
 # A throwaway PostgreSQL cluster and the demo program.
-demo: deps
+demo: servers
 	scripts/with-run-dir.sh $(GO) run ./examples/demo
 
 # A cluster for development: prints its DSNs and stops cleanly on Ctrl-C.
 # Built first, because `go run` does not pass SIGINT on to the program.
-cluster: deps
+cluster: servers
+	@case '$(CLUSTER_FLAGS)' in *mysql*) scripts/fetch-mysql.sh ;; esac
 	$(GO) build -o bin/cluster ./internal/cmd/cluster
 	scripts/with-run-dir.sh bin/cluster $(CLUSTER_FLAGS)
 

@@ -208,7 +208,14 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 }
 
 // Open opens one pool per data source name with sql.Open and returns a DB
-// that owns them: [DB.Close] closes them. Unless [CheckPools] is given, it
+// that owns them: [DB.Close] closes them. driverName is "pgx" for
+// PostgreSQL (github.com/jackc/pgx/v5/stdlib) or "mysql" for MySQL and
+// MariaDB (github.com/go-sql-driver/mysql); importing this package imports
+// both drivers, which register those names, and nothing else. Another
+// registered driver (an instrumenting wrapper, say) works too: the dialect
+// then comes from the server. Like sql.Open, Open does not connect: the
+// first health checks, started at once in the background, and the first
+// statements do; [DB.PingContext] checks every node now. Unless [CheckPools] is given, it
 // also opens for each node a small pool for the health checks alone (at most
 // two connections, one kept idle), so that the application's load never
 // delays a check; Close closes those too.
