@@ -28,6 +28,9 @@ servers:
 # fails the run. The run gets a directory of its own (scripts/with-run-dir.sh)
 # where every cluster lives and every server is recorded; at the end, or on
 # Ctrl-C, scripts/cleanup.sh stops what that run left and nothing else.
+# Output is a plain go test's (an "ok" line per package, every line of a
+# failure), plus a progress note every 20 s while a package runs long
+# (internal/cmd/testprogress).
 test: deps
 	$(GO) vet $(PKGS)
 	cd examples/ecosystem && $(GO) vet ./...

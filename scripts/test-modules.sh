@@ -6,20 +6,33 @@
 # ecosystem module's output is printed after the library's; the exit status
 # is non-zero if either fails.
 #
+# Both run as `go test -json` through internal/cmd/testprogress, which prints
+# what a plain `go test` prints (an "ok" line per package, and every line of
+# a failure, a panic or a build error) and, while a package runs for long, a
+# note every 20 seconds on standard error ("… replica: 63 tests done, 2
+# running, 2m10s"; the ecosystem module's notes start with
+# "examples/ecosystem: " and show as they come).
+#
 #   scripts/with-run-dir.sh scripts/test-modules.sh
-set -u
+set -u -o pipefail
 here=$(cd "$(dirname "$0")/.." && pwd -P)
 GO=${GO:-go}
-eco_out=$(mktemp "${SQLREPLICA_RUN_DIR:-${TMPDIR:-/tmp}}/ecosystem-test-XXXXXXXX.log") || exit 1
-(cd "$here/examples/ecosystem" && "$GO" test -race -count=1 -timeout 10m ./...) >"$eco_out" 2>&1 &
+tmp=${SQLREPLICA_RUN_DIR:-${TMPDIR:-/tmp}}
+progress=$(mktemp "$tmp/testprogress-XXXXXXXX") || exit 1
+eco_out=$(mktemp "$tmp/ecosystem-test-XXXXXXXX.log") || exit 1
+trap 'rm -f "$progress" "$eco_out"' EXIT
+(cd "$here" && "$GO" build -o "$progress" ./internal/cmd/testprogress) || exit 1
+module=github.com/sqlreplica/sqlreplica
+(cd "$here/examples/ecosystem" && "$GO" test -json -race -count=1 -timeout 10m ./... 2>&1 |
+  "$progress" -label examples/ecosystem -trim "$module/examples/ecosystem") >"$eco_out" &
 eco=$!
-(cd "$here" && "$GO" test -race -count=1 -parallel 4 -timeout 20m ${PKGS:-./...})
+(cd "$here" && "$GO" test -json -race -count=1 -parallel 4 -timeout 20m ${PKGS:-./...} 2>&1 |
+  "$progress" -trim "$module/")
 lib_status=$?
 wait "$eco"
 eco_status=$?
 echo "--- examples/ecosystem (a module of its own)"
 cat "$eco_out"
-rm -f "$eco_out"
 if [ "$lib_status" -ne 0 ] || [ "$eco_status" -ne 0 ]; then
   exit 1
 fi
