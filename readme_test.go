@@ -10,7 +10,8 @@ import (
 
 // TestReadmeSnippetsAreExamples keeps the README true: every Go code block
 // in it must appear, line for line, in a compiled Example function (in a
-// package of this module or of a module under examples/).
+// package of this module or of a module under examples/) or in a program
+// under examples/ (examples/*/main.go).
 func TestReadmeSnippetsAreExamples(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -27,6 +28,13 @@ func TestReadmeSnippetsAreExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	files = append(files, more...)
+	// Whole programs under examples/ (examples/quickstart is the quick
+	// start) are compiled too.
+	programs, err := filepath.Glob("examples/*/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, programs...)
 	var examples strings.Builder
 	for _, f := range files {
 		b, err := os.ReadFile(f)

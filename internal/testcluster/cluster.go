@@ -131,6 +131,21 @@ func (c *Cluster) AdminDSN(s *Server) string {
 	return fmt.Sprintf("admin:admin@tcp(127.0.0.1:%d)/app?parseTime=true&timeout=5s&multiStatements=true", s.Port)
 }
 
+// Env returns the environment that examples/quickstart reads to reach the
+// cluster, as NAME=value pairs: SQLREPLICA_DRIVER, SQLREPLICA_PRIMARY and
+// SQLREPLICA_REPLICAS (the replicas' DSNs, separated by commas).
+func (c *Cluster) Env() [][2]string {
+	replicas := make([]string, len(c.Replicas))
+	for i, r := range c.Replicas {
+		replicas[i] = c.DSN(r)
+	}
+	return [][2]string{
+		{"SQLREPLICA_DRIVER", c.DriverName()},
+		{"SQLREPLICA_PRIMARY", c.DSN(c.Primary)},
+		{"SQLREPLICA_REPLICAS", strings.Join(replicas, ",")},
+	}
+}
+
 // Open opens a pool on s with the application's DSN.
 func (c *Cluster) Open(s *Server) (*sql.DB, error) {
 	return sql.Open(c.DriverName(), c.DSN(s))

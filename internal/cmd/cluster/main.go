@@ -21,6 +21,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +66,12 @@ func run() error {
 	for _, s := range c.Servers() {
 		fmt.Printf("%-9s %s\n          admin: %s\n", s.Name, c.DSN(s), c.AdminDSN(s))
 	}
-	fmt.Println("Ctrl-C stops the cluster.")
+	fmt.Println("\nFor examples/quickstart, in another shell:")
+	for _, kv := range c.Env() {
+		fmt.Printf("export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	fmt.Println("go run ./examples/quickstart")
+	fmt.Println("\nCtrl-C stops the cluster.")
 	<-sigCtx.Done()
 	// A second Ctrl-C kills the program at once; the servers die with it.
 	stopSignals()
@@ -75,4 +81,9 @@ func run() error {
 	}
 	log.Print("stopped")
 	return nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
