@@ -10,9 +10,10 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -77,7 +78,7 @@ func run() error {
 		}
 	}
 
-	fmt.Println("1. Routing: each statement reports the port of the server that ran it.")
+	fmt.Println("1. Routing: each statement in the table reports the port of the server that ran it.")
 	cls, _ := router.NewClassifier(db.Dialect(), router.Functions{})
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  STATEMENT\tCLASS\tWHY\tSERVED BY")
@@ -107,12 +108,15 @@ func run() error {
 		{"", "SELECT current_setting('port') FROM (SELECT nextval('invoice_seq')) s", false},
 		{"", "SELECT current_setting('port'); DELETE FROM accounts WHERE id < 0", true},
 	}
+	var notRun []string
 	for _, s := range steps {
 		if s.multi {
-			// Multi-statement strings need PostgreSQL's simple protocol; show
-			// the class only.
+			// Multi-statement strings need PostgreSQL's simple protocol,
+			// which pgx's database/sql driver does not use: not run, so
+			// not in the table of what servers said.
 			d := cls.Explain(s.q)
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", shorten(s.q), d.Kind, d.Reason, "primary (by class)")
+			notRun = append(notRun, fmt.Sprintf("  Not run (PostgreSQL's extended protocol takes one statement at a time): %s\n"+
+				"    the classifier calls it a %s (%s), so it would go to the primary.", s.q, d.Kind, d.Reason))
 			continue
 		}
 		if err := show(ctx, s.label, s.q); err != nil {
@@ -123,6 +127,9 @@ func run() error {
 		return err
 	}
 	w.Flush()
+	for _, l := range notRun {
+		fmt.Println(l)
+	}
 
 	fmt.Println("\n2. Transactions run wholly on one node.")
 	for _, opts := range []*sql.TxOptions{nil, {ReadOnly: true}} {
@@ -145,16 +152,16 @@ func run() error {
 	}
 
 	fmt.Println("\n3. Read-your-writes: insert a row, read it back at once.")
-	read := func(ctx context.Context, id int64) (string, bool, error) {
+	// read reports which server served the read and whether it found the
+	// row: a stale read names its server too.
+	read := func(ctx context.Context, id int64) (node string, found bool, err error) {
 		var port string
-		err := db.QueryRowContext(ctx, "SELECT current_setting('port') FROM accounts WHERE id = $1", id).Scan(&port)
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", false, nil
-		}
-		return names[port], err == nil, err
+		err = db.QueryRowContext(ctx,
+			"SELECT current_setting('port'), EXISTS (SELECT 1 FROM accounts WHERE id = $1)", id).Scan(&port, &found)
+		return names[port], found, err
 	}
 	for _, withSession := range []bool{false, true} {
-		stale, servedBy := 0, map[string]int{}
+		staleBy, servedBy := map[string]int{}, map[string]int{}
 		var tok consistency.Token
 		for i := 0; i < 10; i++ {
 			ctx := ctx
@@ -170,7 +177,7 @@ func run() error {
 				return err
 			}
 			if !found {
-				stale++
+				staleBy[node]++
 				continue
 			}
 			servedBy[node]++
@@ -178,11 +185,16 @@ func run() error {
 				tok = s.Token()
 			}
 		}
+		stale := total(staleBy)
 		if !withSession {
-			fmt.Printf("  without a session: %d of 10 reads did not find the row just written (fresh reads served by %v)\n", stale, servedBy)
+			fmt.Printf("  without a session: %d of 10 reads did not find the row just written (%s);\n"+
+				"                     %d found it (%s)\n", stale, counts(staleBy), 10-stale, counts(servedBy))
 			continue
 		}
-		fmt.Printf("  with a session:    %d of 10 reads stale; served by %v\n", stale, servedBy)
+		fmt.Printf("  with a session:    %d of 10 reads stale; %d found the row (%s)\n", stale, 10-stale, counts(servedBy))
+		if stale > 0 {
+			fmt.Printf("                     stale reads: %s\n", counts(staleBy))
+		}
 		fmt.Printf("  the session's token, which survives a cookie or a header: %s\n", tok)
 	}
 
@@ -191,16 +203,16 @@ func run() error {
 	if err := c.Replicas[0].Kill(); err != nil {
 		return err
 	}
-	counts := map[string]int{}
+	servedBy := map[string]int{}
 	for i := 0; i < 20; i++ {
 		var port string
 		if err := db.QueryRowContext(ctx, "SELECT current_setting('port')").Scan(&port); err != nil {
 			return fmt.Errorf("read %d failed after replica1 died: %w", i, err)
 		}
-		counts[names[port]]++
+		servedBy[names[port]]++
 	}
-	fmt.Printf("  replica1 killed with SIGKILL; 20 reads, 0 errors, served by: %v\n", counts)
-	printStatus(db.Status())
+	fmt.Printf("  replica1 killed with SIGKILL; 20 reads, 0 errors (%s)\n", counts(servedBy))
+	printStatus(db.CheckNow(ctx))
 	if err := c.Replicas[0].Restart(ctx); err != nil {
 		return err
 	}
@@ -216,25 +228,86 @@ func run() error {
 // printStatus prints the health checks' view of every node.
 func printStatus(s health.Snapshot) {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  NODE\tROLE\tHEALTHY\tLAG\tPOSITION\tLATENCY\tREPLICATION\tLAST ERROR")
+	fmt.Fprintln(w, "  NODE\tROLE\tIN ROTATION\tLAG\tPOSITION\tLATENCY\tREPLICATION")
+	var errs []string
 	for _, n := range s.Nodes {
-		lag := "unknown"
+		lag, pos, latency, repl := "unknown", n.Position.String(), n.Latency.Round(10*time.Microsecond).String(), "-"
 		if n.Lag.Known {
 			lag = fmt.Sprintf("%v/%dB", n.Lag.Time.Round(time.Millisecond), n.Lag.Bytes)
 		}
-		repl := "-"
 		if n.Replication.Configured {
 			repl = map[bool]string{true: "receiving", false: "not receiving"}[n.Replication.Receiving]
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%v\t%s\t%s\t%v\t%s\t%s\n", n.Name, n.Role, n.Healthy, lag, n.Position,
-			n.Latency.Round(10*time.Microsecond), repl, shorten(n.LastError))
+		if !n.Healthy || !n.Reachable {
+			// What the node said before it failed is not its state
+			// now.
+			lag, pos, latency, repl = "-", "-", "-", "-"
+		}
+		if n.LastError != "" {
+			// Whole, below the table: a cut error hides its cause.
+			errs = append(errs, fmt.Sprintf("  %s's last error: %s", n.Name, n.LastError))
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, inRotation(n), lag, pos, latency, repl)
 	}
 	w.Flush()
+	for _, e := range errs {
+		fmt.Println(e)
+	}
 }
 
-func shorten(q string) string {
-	if len(q) > 70 {
-		return q[:67] + "..."
+// inRotation says whether a node is in rotation and answering.
+func inRotation(n health.Status) string {
+	switch {
+	case n.Healthy:
+		return "yes"
+	case n.Reachable:
+		return "no"
 	}
-	return q
+	return "no (not answering)"
+}
+
+// counts writes how many reads each node served in words, busiest first:
+// "7 on replica1, 3 on replica2".
+func counts(by map[string]int) string {
+	if len(by) == 0 {
+		return "none"
+	}
+	nodes := make([]string, 0, len(by))
+	for n := range by {
+		nodes = append(nodes, n)
+	}
+	sort.Slice(nodes, func(i, j int) bool {
+		if by[nodes[i]] != by[nodes[j]] {
+			return by[nodes[i]] > by[nodes[j]]
+		}
+		return nodes[i] < nodes[j]
+	})
+	parts := make([]string, len(nodes))
+	for i, n := range nodes {
+		parts[i] = fmt.Sprintf("%d on %s", by[n], n)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func total(by map[string]int) int {
+	t := 0
+	for _, c := range by {
+		t += c
+	}
+	return t
+}
+
+// shorten cuts a statement to at most 70 characters at a word boundary,
+// marking the cut with "…".
+func shorten(s string) string {
+	const max = 70
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	cut := string(r[:max-1])
+	if i := strings.LastIndexAny(cut, " \t"); i > max/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,:;") + "…"
 }
