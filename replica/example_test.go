@@ -3,14 +3,15 @@ package replica_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sqlreplica/sqlreplica/consistency"
-	"github.com/sqlreplica/sqlreplica/internal/fakedb"
 	"github.com/sqlreplica/sqlreplica/replica"
 )
 
@@ -50,10 +51,12 @@ func ExampleOpen() {
 	}
 }
 
-// Wrap pools you already have. Each fake server here answers with its name.
+// Wrap pools you already have. The pools here are on stand-in servers
+// (standIn, below) whose every query returns the server's name; yours come
+// from sql.Open with your driver.
 func ExampleNew() {
-	primary := fakedb.NewServer("primary").DB()
-	replica1 := fakedb.NewServer("replica1").DB()
+	primary := sql.OpenDB(standIn("primary"))
+	replica1 := sql.OpenDB(standIn("replica1"))
 	defer primary.Close()
 	defer replica1.Close()
 
@@ -86,8 +89,8 @@ func ExampleNew() {
 
 // Read-only transactions run on a replica, all others on the primary.
 func ExampleDB_BeginTx() {
-	primary := fakedb.NewServer("primary").DB()
-	replica1 := fakedb.NewServer("replica1").DB()
+	primary := sql.OpenDB(standIn("primary"))
+	replica1 := sql.OpenDB(standIn("replica1"))
 	defer primary.Close()
 	defer replica1.Close()
 	db, err := replica.New(primary, []*sql.DB{replica1})
@@ -117,8 +120,8 @@ func ExampleDB_BeginTx() {
 
 // Ask for a node: WithReplica can never send a write to a replica.
 func ExampleWithReplica() {
-	primary := fakedb.NewServer("primary").DB()
-	replica1 := fakedb.NewServer("replica1").DB()
+	primary := sql.OpenDB(standIn("primary"))
+	replica1 := sql.OpenDB(standIn("replica1"))
 	defer primary.Close()
 	defer replica1.Close()
 	db, err := replica.New(primary, []*sql.DB{replica1}, replica.WriteFunctions("audit_event"))
@@ -191,4 +194,69 @@ func ExampleDB_RecordWrite() {
 	if err := db.QueryRowContext(ctx, "SELECT total FROM months WHERE month = $1", "2026-10").Scan(&total); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// standIn is a stand-in for a database server in these examples, opened
+// with sql.OpenDB(standIn("primary")) (no driver is registered): every
+// query returns one row holding its name, every statement succeeds.
+type standIn string
+
+func (s standIn) Connect(context.Context) (driver.Conn, error) { return serverConn(s), nil }
+func (s standIn) Driver() driver.Driver                        { return serverDriver{} }
+
+type serverDriver struct{}
+
+func (serverDriver) Open(string) (driver.Conn, error) {
+	return nil, errors.New("example: open with sql.OpenDB(standIn(name))")
+}
+
+type serverConn string
+
+func (c serverConn) Prepare(string) (driver.Stmt, error) { return serverStmt(c), nil }
+func (c serverConn) Close() error                        { return nil }
+func (c serverConn) Begin() (driver.Tx, error)           { return serverTx{}, nil }
+
+func (c serverConn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
+	return serverTx{}, nil
+}
+
+func (c serverConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	return &nameRow{name: string(c)}, nil
+}
+
+func (c serverConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+	return driver.RowsAffected(1), nil
+}
+
+type serverStmt string
+
+func (st serverStmt) Close() error  { return nil }
+func (st serverStmt) NumInput() int { return -1 }
+
+func (st serverStmt) Exec([]driver.Value) (driver.Result, error) { return driver.RowsAffected(1), nil }
+func (st serverStmt) Query([]driver.Value) (driver.Rows, error) {
+	return &nameRow{name: string(st)}, nil
+}
+
+type serverTx struct{}
+
+func (serverTx) Commit() error   { return nil }
+func (serverTx) Rollback() error { return nil }
+
+// nameRow is one row, one column: the server's name.
+type nameRow struct {
+	name string
+	done bool
+}
+
+func (r *nameRow) Columns() []string { return []string{"server"} }
+func (r *nameRow) Close() error      { return nil }
+
+func (r *nameRow) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = r.name
+	return nil
 }
