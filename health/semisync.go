@@ -131,6 +131,9 @@ func semiSyncEvents(node string, alerted bool, prev *SemiSyncStatus, prevRole Ro
 // auditSemiSync reports node i's semi-sync risks from its settings, read
 // now, and the snapshot's last check of its status.
 func auditSemiSync(d router.Dialect, snap Snapshot, i int, settings map[string]string) []Finding {
+	if d != router.MySQL && d != router.MariaDB {
+		return nil // a MySQL and MariaDB feature: PostgreSQL has synchronous_commit, audited apart
+	}
 	n := snap.Nodes[i]
 	cur := semiSyncOf(settings, nil, n.Role)
 	name := func(names ...string) string { // the name the server knows, else the dialect's

@@ -169,6 +169,8 @@ func TestAuditSemiSync(t *testing.T) {
 			"Rpl_semi_sync_slave_status OFF warning"},
 		{"replica on, IO thread stopped: only the thread finding elsewhere", router.MariaDB, []Status{primary(srcOn), rep(repIdle, false)}, 1, mRep, ""},
 		{"replica on and acknowledging", router.MariaDB, []Status{primary(srcOn), rep(repOn, true)}, 1, mRep, ""},
+		{"PostgreSQL: a MySQL and MariaDB feature, nothing", router.PostgreSQL, []Status{primary(nil), rep(nil, true)}, 0, map[string]string{}, ""},
+		{"unknown dialect: nothing", 0, []Status{primary(nil), rep(nil, true)}, 0, map[string]string{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
