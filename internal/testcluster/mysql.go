@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -80,22 +81,11 @@ func mysqld(root string, args ...string) []string {
 
 func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 	t0 := time.Now()
-	initFile := filepath.Join(c.dir, "init.sql")
-	if err := c.writeFile(initFile, mysqlInit); err != nil {
-		return err
-	}
-	template := filepath.Join(c.dir, "template")
-	tmp, err := c.mkdir("template-tmp") // a tmpdir per server: see startMariaDB
+	template, err := c.mysqlTemplate(ctx, root)
 	if err != nil {
 		return err
 	}
-	cmd := mysqld(root, "--initialize-insecure", "--datadir="+template, "--init-file="+initFile,
-		"--log-error="+filepath.Join(c.dir, "initialize.err"), "--tmpdir="+tmp)
-	if err := c.run(ctx, cmd[0], cmd[1:]...); err != nil {
-		b, _ := os.ReadFile(filepath.Join(c.dir, "initialize.err"))
-		return fmt.Errorf("%w\n%s", err, tail(b, 2000))
-	}
-	c.logf("mysql data directory initialised after %v", time.Since(t0).Round(time.Millisecond))
+	c.logf("mysql data directory ready after %v", time.Since(t0).Round(time.Millisecond))
 	for i := 0; i <= c.opts.Replicas; i++ {
 		s, flags, err := c.copyServer(ctx, i, template)
 		if err != nil {
@@ -118,7 +108,6 @@ func (c *Cluster) startMySQL(ctx context.Context, root string) error {
 			c.Replicas = append(c.Replicas, s)
 		}
 	}
-	os.RemoveAll(template)
 	return c.startGTIDReplication(ctx, t0)
 }
 
@@ -147,4 +136,54 @@ func (s *Server) killBinlogDumps() {
 	for _, id := range ids {
 		_, _ = db.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
 	}
+}
+
+// mysqlTemplates holds, per run directory, a MySQL data directory this
+// process initialised: --initialize takes about 12 s on this machine, a copy
+// a fraction of a second, and every cluster of a test binary can start from
+// the same one (copyServer gives each server its own server_uuid). It lives
+// in the run directory, which the run's cleanup removes.
+var mysqlTemplates struct {
+	mu   sync.Mutex
+	dirs map[string]string // run directory → initialised data directory
+}
+
+// mysqlTemplate returns an initialised data directory to copy, making it
+// the first time.
+func (c *Cluster) mysqlTemplate(ctx context.Context, root string) (string, error) {
+	mysqlTemplates.mu.Lock()
+	defer mysqlTemplates.mu.Unlock()
+	if d, ok := mysqlTemplates.dirs[c.runDir]; ok {
+		if _, err := os.Stat(d); err == nil {
+			return d, nil
+		}
+	}
+	base := filepath.Join(c.runDir, fmt.Sprintf("mysql-template-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	tmp := filepath.Join(base, "tmp") // a tmpdir of its own: see startMariaDB
+	for _, d := range []string{base, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return "", err
+		}
+		if c.cred != nil {
+			if err := os.Chown(d, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+				return "", err
+			}
+		}
+	}
+	initFile := filepath.Join(base, "init.sql")
+	if err := c.writeFile(initFile, mysqlInit); err != nil {
+		return "", err
+	}
+	data := filepath.Join(base, "data")
+	cmd := mysqld(root, "--initialize-insecure", "--datadir="+data, "--init-file="+initFile,
+		"--log-error="+filepath.Join(base, "initialize.err"), "--tmpdir="+tmp)
+	if err := c.run(ctx, cmd[0], cmd[1:]...); err != nil {
+		b, _ := os.ReadFile(filepath.Join(base, "initialize.err"))
+		return "", fmt.Errorf("%w\n%s", err, tail(b, 2000))
+	}
+	if mysqlTemplates.dirs == nil {
+		mysqlTemplates.dirs = map[string]string{}
+	}
+	mysqlTemplates.dirs[c.runDir] = data
+	return data, nil
 }
