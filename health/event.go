@@ -30,12 +30,18 @@ const (
 	FailedOver
 	// FailoverFailed: the fail-over helper refused or failed to promote.
 	FailoverFailed
+	// GaleraStateChange: a Galera node's local state, cluster status or
+	// cluster size changed (also sent when a node is first seen to be a
+	// Galera node). Its Detail reads "Synced, cluster Primary of 3 →
+	// Donor/Desynced, cluster Primary of 3".
+	GaleraStateChange
 )
 
 var eventNames = [...]string{
 	NodeDown: "node down", NodeUp: "node up", RoleChange: "role change", LagHigh: "lag high",
 	LagNormal: "lag normal", SplitBrain: "split brain", SplitBrainOver: "split brain over",
 	ReplicationError: "replication error", FailedOver: "failed over", FailoverFailed: "fail-over failed",
+	GaleraStateChange: "galera state change",
 }
 
 // String names the kind.

@@ -34,12 +34,27 @@ func (db *DB) buildView(s *health.Snapshot) {
 	}
 	for i, st := range s.Nodes {
 		n := db.all[i]
-		if n == v.writer || !st.Healthy || st.Writable || st.Role != health.Replica {
-			continue
-		}
 		w := 1
 		if r := i - 1; r >= 0 && r < len(db.cfg.weights) {
 			w = db.cfg.weights[r]
+		}
+		switch {
+		case !st.Healthy:
+			continue
+		case n == v.writer:
+			// The writer serves reads only in a multi-primary topology,
+			// and only when WriterReads says so.
+			if !s.MultiPrimary || db.cfg.writerWeight == 0 {
+				continue
+			}
+			w = db.cfg.writerWeight
+		case st.Role == health.Replica && !st.Writable:
+			// A replica.
+		case s.MultiPrimary && st.Writable:
+			// Another node of a Galera cluster or a multi-primary set: the
+			// checks found the writable nodes to be one, not a split brain.
+		default:
+			continue
 		}
 		v.readers = append(v.readers, router.Candidate{
 			Name: st.Name, Weight: w, Latency: st.Latency,
@@ -683,6 +698,9 @@ func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, 
 	if f == dberr.Refused {
 		db.checker.Trigger()
 		return fmt.Errorf("%w: %w", ErrReadOnlyPrimary, &NodeError{Node: n.name, Err: err})
+	}
+	if f == dberr.NotServing {
+		return fmt.Errorf("%w: %w", ErrWriterNotServing, &NodeError{Node: n.name, Err: err})
 	}
 	if !dberr.IsStatementError(err) {
 		// It may have been applied.
