@@ -41,6 +41,14 @@ const (
 	// MySQL is Oracle MySQL 9 with GTID replication (best effort: see
 	// scripts/fetch-mysql.sh).
 	MySQL
+	// Galera is a MariaDB 10.11 Galera cluster (three nodes by default): the
+	// Primary is node1, the Replicas the other nodes, and every node is
+	// writable. See [StartGalera].
+	Galera
+	// MasterMaster is two MariaDB 10.11 servers (or a ring of more) that
+	// replicate each other with GTID, both writable. See
+	// [StartMasterMaster].
+	MasterMaster
 )
 
 // String returns the kind's name.
@@ -52,6 +60,10 @@ func (k Kind) String() string {
 		return "mariadb"
 	case MySQL:
 		return "mysql"
+	case Galera:
+		return "galera"
+	case MasterMaster:
+		return "master-master"
 	}
 	return "unknown"
 }
@@ -425,12 +437,19 @@ func (s *Server) Log() string {
 }
 
 // Restart starts a stopped or killed server again and waits until it
-// accepts connections.
+// accepts connections; a Galera node, until it is Synced in the cluster's
+// Primary component too (it cannot be if no running node holds a quorum).
 func (s *Server) Restart(ctx context.Context) error {
 	if err := s.start(); err != nil {
 		return err
 	}
-	return s.waitReady(ctx)
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	if s.c.Kind == Galera {
+		return s.c.WaitSynced(ctx, s)
+	}
+	return nil
 }
 
 // waitReady waits until s accepts connections, its process exits, or ctx
