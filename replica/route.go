@@ -421,6 +421,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 		return moveOn, nil
 	}
 	pos := func(n *node) consistency.Token { return v.snap.Nodes[n.idx].Position }
+	has := func(n *node, t consistency.Token) bool { return applied(v.snap, n.idx, t) }
 	limited := db.limited || o != nil && o.HasMaxLag
 	usable := func(j int) bool { return !limited || db.fresh(o, &v.readers[j]) }
 	tryAt := func(j int, raise consistency.Token) (outcome, error) {
@@ -437,7 +438,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 		for j, n := range v.rnodes {
 			// The floor too: a concurrent read of the session on the
 			// primary may have raised it since the session was pinned here.
-			if n.name == p && usable(j) && pos(n).Covers(need.Merge(r.need.Floor)) {
+			if n.name == p && usable(j) && has(n, need.Merge(r.need.Floor)) {
 				if out, err := tryAt(j, consistency.Token{}); out != moveOn {
 					return out, err
 				}
@@ -461,7 +462,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 	start := db.pick(v.readers)
 	for i := 0; i < n; i++ {
 		j := (start + i) % n
-		if usable(j) && pos(v.rnodes[j]).Covers(target) {
+		if usable(j) && has(v.rnodes[j], target) {
 			if out, err := tryAt(j, raise); out != moveOn {
 				return out, err
 			}
@@ -483,6 +484,19 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 		return tryAt(best, raise)
 	}
 	return moveOn, nil
+}
+
+// applied reports whether the checks that made snapshot s show node i to
+// have applied need, so that a read there sees it. A Galera node's
+// position never shows it: it is read from the binary log, which gets a
+// write set's GTID before its commit is visible; such a node is asked to
+// wait instead (see waitGalera), which returns at once when it has it.
+func applied(s *health.Snapshot, i int, need consistency.Token) bool {
+	st := &s.Nodes[i]
+	if st.Galera != nil {
+		return need.IsZero()
+	}
+	return st.Position.Covers(need)
 }
 
 // readPrimary runs a read on the writer (reads are not refused in a split
