@@ -75,8 +75,9 @@ func (s *Server) SetVar(name, value string) {
 	s.vars[strings.ToLower(name)] = value
 }
 
-// Answer makes a query that starts with prefix (case-insensitively) answer
-// one row of one column, f's value, or fail with f's error. A nil f
+// Answer makes a query that starts with prefix (case-insensitively, with
+// runs of spaces as one) answer one row of one column, f's value, or fail
+// with f's error; an Exec of it runs f and fails with its error. A nil f
 // removes the answer.
 func (s *Server) Answer(prefix string, f func(args []driver.NamedValue) (driver.Value, error)) {
 	s.mu.Lock()
@@ -316,7 +317,13 @@ func (c *conn) QueryContext(_ context.Context, query string, args []driver.Named
 	return &rows{name: c.s.name}, nil
 }
 
-func (c *conn) ExecContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
+func (c *conn) ExecContext(_ context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if _, ok, err := c.special(query, args); ok {
+		if err != nil {
+			return nil, err
+		}
+		return driver.RowsAffected(0), nil
+	}
 	if err := c.check(query); err != nil {
 		return nil, err
 	}
