@@ -153,7 +153,9 @@ func (c *Cluster) OpenAdmin(s *Server) (*sql.DB, error) {
 	return sql.Open(c.DriverName(), c.AdminDSN(s))
 }
 
-// Stop stops every server and removes the cluster's files.
+// Stop stops every server and removes the cluster's files. Galera nodes
+// are killed: their files go anyway, and a clean shutdown of a whole
+// cluster takes seconds.
 func (c *Cluster) Stop() error {
 	var wg sync.WaitGroup
 	for _, s := range c.Servers() {
@@ -163,7 +165,11 @@ func (c *Cluster) Stop() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = s.Stop()
+			if c.Kind == Galera {
+				_ = s.Kill()
+			} else {
+				_ = s.Stop()
+			}
 		}()
 	}
 	wg.Wait()
