@@ -37,6 +37,11 @@ var fastFlags = []string{
 	"--log-slave-updates=1",
 }
 
+// galeraTimeouts make a node that died or was cut off leave the others'
+// view in about two seconds instead of Galera's five (suspect_timeout), and
+// a node that never answers in four instead of fifteen.
+const galeraTimeouts = "evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.install_timeout=PT4S"
+
 // galeraPaths returns the server and installer programs and checks that the
 // Galera provider, the rsync SST script and rsync are installed.
 func galeraPaths() (server, installer string, err error) {
@@ -140,8 +145,8 @@ func (c *Cluster) startGalera(ctx context.Context, server, installer string) err
 			"--wsrep-cluster-address=gcomm://"+strings.Join(addrs, ","),
 			fmt.Sprintf("--wsrep-node-name=node%d", i+1),
 			"--wsrep-node-address="+addrs[i],
-			fmt.Sprintf("--wsrep-provider-options=gmcast.listen_addr=tcp://%s;ist.recv_addr=127.0.0.1:%d;gcache.size=16M",
-				addrs[i], p[i].ist),
+			fmt.Sprintf("--wsrep-provider-options=gmcast.listen_addr=tcp://%s;ist.recv_addr=127.0.0.1:%d;gcache.size=16M;%s",
+				addrs[i], p[i].ist, galeraTimeouts),
 			fmt.Sprintf("--wsrep-sst-receive-address=127.0.0.1:%d", p[i].sst),
 			"--wsrep-sst-method=rsync",
 			"--wsrep-gtid-mode=ON",
