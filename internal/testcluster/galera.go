@@ -323,6 +323,27 @@ func (c *Cluster) Isolate(ctx context.Context, s *Server, on bool) error {
 	return nil
 }
 
+// Bootstrap makes s, stranded in a non-Primary component (its peers died
+// or were cut off), the Primary component on its own
+// (pc.bootstrap=YES), so that it serves again and the others can rejoin it.
+// Bootstrapping a node while another Primary component exists makes two
+// clusters: a split brain, which is what a test may want to provoke.
+// Bootstrap waits until s is Synced in a Primary component.
+func (c *Cluster) Bootstrap(ctx context.Context, s *Server) error {
+	if c.Kind != Galera {
+		return errNotGalera
+	}
+	db, err := c.OpenAdmin(s)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'"); err != nil {
+		return fmt.Errorf("testcluster: bootstrap %s: %w", s.Name, err)
+	}
+	return c.WaitSynced(ctx, s)
+}
+
 func onOff(on bool) string {
 	if on {
 		return "ON"
