@@ -1,6 +1,8 @@
 // Package testcluster starts real, throwaway replicated database clusters on
 // loopback for the project's integration tests, benchmarks and demo:
-// PostgreSQL 15 with streaming replicas and MariaDB 10.11 with GTID replicas.
+// PostgreSQL 15 with streaming replicas, MariaDB 10.11 with GTID replicas,
+// Oracle MySQL 9 with GTID replicas (best effort), and two multi-primary
+// MariaDB topologies: a Galera cluster and a master-master pair.
 //
 // Servers run as an unprivileged user (postgres or mysql when the caller is
 // root, the caller otherwise), in a directory of the run's directory (see

@@ -8,7 +8,7 @@
 //	go build -o bin/cluster ./internal/cmd/cluster && bin/cluster [-kind postgresql|mariadb|mysql|galera|master-master] [-replicas 2] [-delay 2s]
 //
 // -kind galera starts a Galera cluster of 1+replicas nodes (all writable);
-// -kind master-master a ring of 1+replicas MariaDB masters (-replicas 1: a
+// -kind master-master a ring of 1+replicas MariaDB masters (default: a
 // pair).
 //
 // Build it first rather than `go run` it: `go run` does not pass a SIGINT it
@@ -40,9 +40,12 @@ func main() {
 
 func run() error {
 	kind := flag.String("kind", "postgresql", "postgresql, mariadb, mysql, galera or master-master")
-	replicas := flag.Int("replicas", 2, "number of replicas (galera: nodes after the first; master-master: masters after the first)")
+	replicas := flag.Int("replicas", 2, "number of replicas (galera: nodes after the first; master-master: masters after the first, default 1)")
 	delay := flag.Duration("delay", 0, "apply delay of the last replica")
 	flag.Parse()
+	if *kind == "master-master" && !flagSet("replicas") {
+		*replicas = 1 // a pair
+	}
 	start := map[string]func(context.Context, testcluster.Options) (*testcluster.Cluster, error){
 		"postgresql": testcluster.StartPostgres, "mariadb": testcluster.StartMariaDB, "mysql": testcluster.StartMySQL,
 		"galera": testcluster.StartGalera, "master-master": testcluster.StartMasterMaster,
@@ -80,4 +83,11 @@ func run() error {
 	}
 	log.Print("stopped")
 	return nil
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
