@@ -1,6 +1,8 @@
 // Package testcluster starts real, throwaway replicated database clusters on
 // loopback for the project's integration tests, benchmarks and demo:
-// PostgreSQL 15 with streaming replicas and MariaDB 10.11 with GTID replicas.
+// PostgreSQL 15 with streaming replicas, MariaDB 10.11 with GTID replicas,
+// Oracle MySQL 9 with GTID replicas (best effort), and two multi-primary
+// MariaDB topologies: a Galera cluster and a master-master pair.
 //
 // Servers run as an unprivileged user (postgres or mysql when the caller is
 // root, the caller otherwise), in a directory of the run's directory (see
@@ -153,7 +155,9 @@ func (c *Cluster) OpenAdmin(s *Server) (*sql.DB, error) {
 	return sql.Open(c.DriverName(), c.AdminDSN(s))
 }
 
-// Stop stops every server and removes the cluster's files.
+// Stop stops every server and removes the cluster's files. Galera nodes
+// are killed: their files go anyway, and a clean shutdown of a whole
+// cluster takes seconds.
 func (c *Cluster) Stop() error {
 	var wg sync.WaitGroup
 	for _, s := range c.Servers() {
@@ -163,7 +167,11 @@ func (c *Cluster) Stop() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = s.Stop()
+			if c.Kind == Galera {
+				_ = s.Kill()
+			} else {
+				_ = s.Stop()
+			}
 		}()
 	}
 	wg.Wait()

@@ -174,4 +174,42 @@ func TestGalera(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("QuorumLost", func(t *testing.T) {
+		// Two of three die at once: node1 is left without a quorum.
+		for _, r := range c.Replicas {
+			if err := r.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		deadline := time.Now().Add(20 * time.Second)
+		for status(t, c, c.Primary, "wsrep_cluster_status") == "Primary" {
+			if time.Now().After(deadline) {
+				t.Fatal("node1 still in a Primary component 20 s after losing two of three nodes")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("node1 non-Primary %v after the kills", time.Since(t1).Round(time.Millisecond))
+		if _, err := dbs[c.Primary].Exec("SELECT COUNT(*) FROM g"); err == nil {
+			t.Errorf("node1 without a quorum answered a query")
+		}
+		if err := c.Bootstrap(ctx, c.Primary); err != nil {
+			t.Fatal(err)
+		}
+		id := insert(t, c, c.Primary, "g")
+		t1 = time.Now()
+		for _, r := range c.Replicas {
+			if err := r.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitRow(t, dbs[r], "g", id)
+		}
+		t.Logf("both nodes back after %v", time.Since(t1).Round(time.Millisecond))
+		for _, s := range c.Servers() {
+			if got := status(t, c, s, "wsrep_cluster_size"); got != "3" {
+				t.Errorf("%s: cluster size %s after the nodes' return", s.Name, got)
+			}
+		}
+	})
 }
