@@ -221,7 +221,12 @@ func TestGaleraDesync(t *testing.T) {
 // (the time is logged), no acknowledged write is lost, no read fails.
 func TestGaleraWriterKilled(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Galera, testcluster.Options{Replicas: 2})
-	db := openCluster(t, c, replica.CheckInterval(100*time.Millisecond), replica.CheckTimeout(500*time.Millisecond))
+	// Until Galera's view change drops the killed node (evs.suspect_timeout,
+	// 5 s by default), the other nodes cannot prove a session's write
+	// visible (a causal read waits for the group): session reads wait up to
+	// 8 s rather than fail.
+	db := openCluster(t, c, replica.CheckInterval(100*time.Millisecond), replica.CheckTimeout(500*time.Millisecond),
+		replica.ReadYourWrites(consistency.Policy{Wait: 8 * time.Second}))
 	id := newIdentity(c)
 	ctx := context.Background()
 	require.Equal(t, 0, db.CheckNow(ctx).Writer)

@@ -519,6 +519,18 @@ func (db *DB) readPrimary(ctx context.Context, v *view, s *consistency.Session, 
 	if f == dberr.Final || f == dberr.Refused || f == dberr.PrimaryOnly {
 		return err
 	}
+	if nv := db.view.Load(); nv.snap.MultiPrimary && nv.writer != n && v.writer == n {
+		// The writer of a multi-primary set failed and writes moved at
+		// once (see health's MarkDown): the read moves with them, once the
+		// new writer is known to have what the read must see.
+		need := consistency.TokenFrom(ctx)
+		if s != nil {
+			need = need.Merge(s.Token())
+		}
+		if need.IsZero() || db.waitFor(ctx, nv.writer, need, db.policy(optsFrom(ctx)).Wait) {
+			return db.readPrimary(ctx, nv, s, fn, a)
+		}
+	}
 	if a == nil {
 		a = &attempt{}
 	}
