@@ -61,6 +61,14 @@ type Auditable interface {
 // asynchronous replication at the last check (critical), a replica that
 // does not acknowledge for a primary that waits for acknowledgements (its
 // side off, or on but its receiving thread not restarted since).
+//
+// Galera nodes: binlog_format not ROW, innodb_autoinc_lock_mode ≠ 2,
+// wsrep_sync_wait set globally, wsrep_gtid_mode off, an even cluster size
+// (no majority after a 50/50 partition), and nodes that disagree on the
+// cluster state UUID. Multi-primary sets ([Snapshot].MultiPrimary without
+// Galera): a writable node that replicates from nobody, and
+// auto_increment_increment / auto_increment_offset that let two nodes
+// hand out the same id.
 func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 	snap := db.Status()
 	pools := db.Pools()
@@ -68,6 +76,7 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 		return nil, fmt.Errorf("health: %d pools for %d nodes", len(pools), len(snap.Nodes))
 	}
 	var out []Finding
+	var autoinc []autoIncrement
 	for i, n := range snap.Nodes {
 		var settings map[string]string
 		var err error
@@ -79,6 +88,8 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 			settings, err = dbvars.Read(ctx, pools[i], `SHOW GLOBAL VARIABLES WHERE Variable_name IN
 				('log_bin', 'binlog_format', 'sync_binlog', 'innodb_flush_log_at_trx_commit', 'read_only',
 				 'super_read_only', 'gtid_mode', 'gtid_strict_mode', 'slave_skip_errors', 'replica_skip_errors',
+				 'innodb_autoinc_lock_mode', 'wsrep_on', 'wsrep_sync_wait', 'wsrep_gtid_mode',
+				 'auto_increment_increment', 'auto_increment_offset',
 				 `+semiSyncVariables+`)`)
 		default:
 			return nil, fmt.Errorf("health: audit needs a known dialect")
@@ -88,8 +99,17 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 				Advice: "the node could not be audited"})
 			continue
 		}
-		out = append(out, auditNode(db.Dialect(), n, settings)...)
+		out = append(out, auditNode(db.Dialect(), n, settings, snap.MultiPrimary)...)
 		out = append(out, auditSemiSync(db.Dialect(), snap, i, settings)...)
+		if n.Galera != nil {
+			out = append(out, auditGalera(n, settings)...)
+		} else if snap.MultiPrimary && n.Writable && !n.Replication.Configured {
+			out = append(out, Finding{Node: n.Name, Setting: "replication", Value: "not configured", Severity: Critical,
+				Advice: "a node of a multi-primary set must replicate from another: writes taken here reach no other node"})
+		}
+		if snap.MultiPrimary && n.Galera == nil && n.Writable && settings["auto_increment_increment"] != "" {
+			autoinc = append(autoinc, autoIncrement{n.Name, settings["auto_increment_increment"], settings["auto_increment_offset"]})
+		}
 		if n.Replication.LastError != "" {
 			out = append(out, Finding{Node: n.Name, Setting: "replication", Value: n.Replication.LastError, Severity: Critical,
 				Advice: "replication has stopped on an error: fix its cause; do not skip the event, which leaves the replica silently different"})
@@ -98,10 +118,14 @@ func Audit(ctx context.Context, db Auditable) ([]Finding, error) {
 				Advice: "a replication thread is not running"})
 		}
 	}
+	out = append(out, auditGaleraCluster(snap)...)
+	out = append(out, auditAutoIncrement(autoinc)...)
 	return out, nil
 }
 
-func auditNode(d router.Dialect, n Status, s map[string]string) []Finding {
+// auditNode flags one node's risky settings; multi is set when several
+// writable nodes are expected (Galera, MultiPrimary).
+func auditNode(d router.Dialect, n Status, s map[string]string, multi bool) []Finding {
 	var out []Finding
 	add := func(setting string, sev Severity, advice string) {
 		out = append(out, Finding{Node: n.Name, Setting: setting, Value: s[setting], Severity: sev, Advice: advice})
@@ -142,7 +166,7 @@ func auditNode(d router.Dialect, n Status, s map[string]string) []Finding {
 	if is("log_bin", "OFF", "0") {
 		add("log_bin", Critical, "without a binary log nothing can replicate from this node, and a promoted replica cannot serve the others")
 	}
-	if _, ok := s["binlog_format"]; ok && !is("binlog_format", "ROW") {
+	if _, ok := s["binlog_format"]; ok && !is("binlog_format", "ROW") && n.Galera == nil { // Galera: see auditGalera
 		add("binlog_format", Warning, "statement-based replication can diverge; use ROW")
 	}
 	if _, ok := s["sync_binlog"]; ok && !is("sync_binlog", "1") {
@@ -151,7 +175,7 @@ func auditNode(d router.Dialect, n Status, s map[string]string) []Finding {
 	if _, ok := s["innodb_flush_log_at_trx_commit"]; ok && !is("innodb_flush_log_at_trx_commit", "1") {
 		add("innodb_flush_log_at_trx_commit", Warning, "a crash can lose committed transactions")
 	}
-	if n.Replication.Configured && n.Writable {
+	if n.Replication.Configured && n.Writable && !multi {
 		add("read_only", Critical, "a replica that accepts writes diverges from its source; set read_only (and super_read_only on MySQL)")
 	}
 	if _, ok := s["gtid_mode"]; ok && !is("gtid_mode", "ON") {

@@ -61,6 +61,16 @@ type Config struct {
 	// OnEvent, if set, is called for every event, from the checker's
 	// goroutine: it must not block.
 	OnEvent func(Event)
+	// MultiPrimary says several writable nodes are expected (a
+	// master-master pair or ring): they are not a split brain, writes go
+	// to one of them at a time (see [Snapshot].MultiPrimary) and the
+	// others serve reads. Galera clusters need no setting: their nodes are
+	// recognised by their wsrep status.
+	MultiPrimary bool
+	// ServeDesynced lets a Galera node that is Donor or Desynced (but in
+	// the quorum component) serve reads; by default it leaves rotation until
+	// it is Synced again. It never takes writes.
+	ServeDesynced bool
 	// OnSnapshot, if set, is called with every snapshot as it is published,
 	// in order, from the publishing goroutine: it must be quick.
 	OnSnapshot func(*Snapshot)
@@ -89,6 +99,8 @@ type Checker struct {
 	state   []nodeState
 	history []sample // the primary's positions, oldest first, each when first seen
 	split   bool
+
+	given int // index of the node given as primary; -1 if none (set once)
 }
 
 type nodeState struct {
@@ -160,13 +172,14 @@ func NewChecker(nodes []Node, cfg Config) (*Checker, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.state = make([]nodeState, len(nodes))
+	c.given = -1
 	snap := &Snapshot{Nodes: make([]Status, len(nodes)), Writer: -1, Time: time.Now()}
 	for i, n := range nodes {
 		role := Replica
 		if n.Primary {
 			role = Primary
 			if snap.Writer < 0 {
-				snap.Writer = i
+				snap.Writer, c.given = i, i
 			}
 		}
 		st := Status{Name: n.Name, Role: role, Healthy: true, Reachable: true, Writable: n.Primary}
@@ -233,8 +246,14 @@ func (c *Checker) MarkDown(i int, err error) {
 	}
 	prev := c.snap.Load()
 	snap := &Snapshot{Nodes: append([]Status(nil), prev.Nodes...), Writer: prev.Writer,
-		WriterKnown: prev.WriterKnown, SplitBrain: prev.SplitBrain, Time: time.Now()}
+		WriterKnown: prev.WriterKnown, SplitBrain: prev.SplitBrain, MultiPrimary: prev.MultiPrimary, Time: time.Now()}
 	snap.Nodes[i] = st.status
+	if prev.MultiPrimary && i == prev.Writer {
+		// Writes move now, not at the next round: the same choice a round
+		// makes, with this node out.
+		ch := chooseWriter(snap.Nodes, prev.Writer, c.given, c.cfg.MultiPrimary)
+		snap.Writer, snap.WriterKnown = ch.writer, ch.known
+	}
 	c.publishLocked(snap)
 	e := Event{Kind: NodeDown, Node: c.nodes[i].Name, Time: snap.Time, Role: st.status.Role, Detail: st.status.LastError}
 	c.mu.Unlock()
@@ -284,7 +303,6 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 	now := time.Now()
 	var events []Event
 	snap := &Snapshot{Nodes: make([]Status, len(c.nodes)), Writer: prev.Writer, Time: now}
-	writable := 0
 	for i, r := range results {
 		st := &c.state[i]
 		s := st.status
@@ -310,9 +328,20 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 		default:
 			st.seen = true
 			st.fails = 0
-			st.oks++
-			if !st.healthy && st.oks >= c.cfg.Rise {
-				st.healthy = true
+			serving, why := true, ""
+			if r.galera != nil {
+				serving, why = r.galera.servesReads(c.cfg.ServeDesynced)
+			}
+			if serving {
+				st.oks++
+				if !st.healthy && st.oks >= c.cfg.Rise {
+					st.healthy = true
+				}
+			} else {
+				// The node says it must not serve: out at once, back after
+				// Rise checks that find it serving.
+				st.oks = 0
+				st.healthy = false
 			}
 			s.Reachable = true
 			s.Latency = ewma(s.Latency, r.latency)
@@ -332,9 +361,17 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 				st.semiAlerted, semi = semiSyncEvents(c.nodes[i].Name, st.semiAlerted, s.SemiSync, prevRole, r.semi, r.role, now)
 				events = append(events, semi...)
 				s.SemiSync = r.semi
+				if e, ok := galeraChange(s.Galera, r.galera); ok {
+					e.Node, e.Time, e.Role = c.nodes[i].Name, now, s.Role
+					events = append(events, e)
+				}
+				s.Galera = r.galera
 			}
-			if st.healthy {
+			switch {
+			case st.healthy:
 				s.LastError = ""
+			case !serving:
+				s.LastError = why
 			}
 		}
 		s.Healthy = st.healthy
@@ -345,25 +382,16 @@ func (c *Checker) applyLocked(results []probeResult) (*Snapshot, []Event) {
 			}
 			events = append(events, Event{Kind: kind, Node: c.nodes[i].Name, Time: now, Role: s.Role, Detail: s.LastError})
 		}
-		if s.Reachable && s.Writable {
-			writable++
-			snap.Writer = i
-		}
 		st.status = s
 		snap.Nodes[i] = s
 	}
-	switch {
-	case writable == 1:
-		snap.WriterKnown = true
-	case writable > 1:
-		snap.SplitBrain = true
-		snap.Writer = prev.Writer // never move writes during a split brain
-	}
+	ch := chooseWriter(snap.Nodes, prev.Writer, c.given, c.cfg.MultiPrimary)
+	snap.Writer, snap.WriterKnown, snap.SplitBrain, snap.MultiPrimary = ch.writer, ch.known, ch.split, ch.multi
 	if snap.SplitBrain != c.split {
 		c.split = snap.SplitBrain
 		e := Event{Kind: SplitBrainOver, Time: now, Detail: "one writable node again"}
 		if snap.SplitBrain {
-			e = Event{Kind: SplitBrain, Time: now, Detail: fmt.Sprintf("%d nodes report themselves writable; writes are refused", writable)}
+			e = Event{Kind: SplitBrain, Time: now, Detail: ch.detail}
 		}
 		events = append(events, e)
 	}
@@ -398,9 +426,13 @@ func (c *Checker) lagLocked(snap *Snapshot, now time.Time) []Event {
 			s.Lag = Lag{Known: true}
 		} else {
 			s.Lag = c.measureLocked(s, primary, now)
+			if snap.WriterKnown {
+				c.galeraLag(s, &snap.Nodes[snap.Writer])
+			}
 		}
 		c.state[i].status.Lag = s.Lag
-		if c.cfg.LagAlert <= 0 || s.Role != Replica {
+		reader := s.Role == Replica || snap.MultiPrimary && s.Writable
+		if c.cfg.LagAlert <= 0 || !reader || i == snap.Writer {
 			continue
 		}
 		st := &c.state[i]

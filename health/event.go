@@ -41,6 +41,11 @@ const (
 	// Detail says why: it runs semi-synchronously again, semi-sync was
 	// switched off, or the node is no longer the primary.
 	SemiSyncResumed
+	// GaleraStateChange: a Galera node's local state, cluster status or
+	// cluster size changed (also sent when a node is first seen to be a
+	// Galera node). Its Detail reads "Synced, cluster Primary of 3 →
+	// Donor/Desynced, cluster Primary of 3".
+	GaleraStateChange
 )
 
 var eventNames = [...]string{
@@ -48,6 +53,7 @@ var eventNames = [...]string{
 	LagNormal: "lag normal", SplitBrain: "split brain", SplitBrainOver: "split brain over",
 	ReplicationError: "replication error", FailedOver: "failed over", FailoverFailed: "fail-over failed",
 	SemiSyncFallback: "semi-sync fallback", SemiSyncResumed: "semi-sync resumed",
+	GaleraStateChange: "galera state change",
 }
 
 // String names the kind.

@@ -28,6 +28,7 @@ type probeResult struct {
 	received consistency.Token
 	repl     Replication
 	semi     *SemiSyncStatus // MySQL, MariaDB: nil when the server has no semi-sync
+	galera   *GaleraStatus   // nil: not a Galera node
 }
 
 // querier is the part of *sql.Conn the probes use.
@@ -145,14 +146,19 @@ func probePostgres(ctx context.Context, db querier, r *probeResult) error {
 // dialect has been told apart.
 func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	vars, err := dbvars.Read(ctx, db, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
-		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos',
+		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos', `+dbvars.GaleraVars+`,
 		 `+semiSyncVariables+`)`)
 	if err != nil {
 		return err
 	}
-	on := func(k string) bool { return vars[k] == "ON" || vars[k] == "1" }
+	on := func(k string) bool { return dbvars.On(vars, k) }
 	mariadb := strings.Contains(strings.ToLower(vars["version"]), "mariadb")
-	if mariadb {
+	if list, galera := dbvars.GaleraGTID(vars); galera {
+		if r.galera, err = probeGalera(ctx, db); err != nil {
+			return err
+		}
+		r.position, err = consistency.MariaDBToken(list)
+	} else if mariadb {
 		r.position, err = consistency.MariaDBToken(vars["gtid_current_pos"])
 	} else {
 		r.position, err = consistency.MySQLToken(vars["gtid_executed"])
@@ -205,6 +211,38 @@ func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 		r.received, _ = consistency.MySQLToken(get("retrieved_gtid_set"))
 	}
 	return nil
+}
+
+// galeraStatusQuery reads a Galera node's state. SHOW STATUS works on a
+// node outside the quorum component, where other statements are refused.
+const galeraStatusQuery = `SHOW GLOBAL STATUS WHERE Variable_name IN
+	('wsrep_ready', 'wsrep_connected', 'wsrep_cluster_status', 'wsrep_local_state',
+	 'wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_cluster_state_uuid',
+	 'wsrep_flow_control_paused', 'wsrep_local_recv_queue', 'wsrep_last_committed')`
+
+// probeGalera reads a Galera node's wsrep status.
+func probeGalera(ctx context.Context, db querier) (*GaleraStatus, error) {
+	st, err := dbvars.Read(ctx, db, galeraStatusQuery)
+	if err != nil {
+		return nil, err
+	}
+	num := func(k string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSpace(st[k]), 10, 64)
+		return n
+	}
+	fc, _ := strconv.ParseFloat(strings.TrimSpace(st["wsrep_flow_control_paused"]), 64)
+	return &GaleraStatus{
+		LocalState:        int(num("wsrep_local_state")),
+		LocalStateComment: st["wsrep_local_state_comment"],
+		ClusterStatus:     st["wsrep_cluster_status"],
+		ClusterSize:       int(num("wsrep_cluster_size")),
+		ClusterStateUUID:  st["wsrep_cluster_state_uuid"],
+		Ready:             dbvars.On(st, "wsrep_ready"),
+		Connected:         dbvars.On(st, "wsrep_connected"),
+		FlowControlPaused: fc,
+		RecvQueue:         num("wsrep_local_recv_queue"),
+		LastCommitted:     num("wsrep_last_committed"),
+	}, nil
 }
 
 // replicaStatus returns SHOW REPLICA STATUS's first row by lower-case column

@@ -105,6 +105,10 @@ type Status struct {
 	// checked successfully yet. It is shared with the snapshot: read it,
 	// never modify it.
 	SemiSync *SemiSyncStatus
+	// Galera is the node's Galera state, as its last successful check read
+	// it; nil for a node that is not a Galera node (wsrep_on is off) or has
+	// not been checked with a known dialect yet.
+	Galera *GaleraStatus
 }
 
 // SemiSyncStatus is a MySQL or MariaDB node's semi-synchronous replication
@@ -152,6 +156,66 @@ type SemiSyncStatus struct {
 	AckedTx, UnackedTx uint64
 }
 
+// GaleraStatus is a Galera node's state, from its wsrep status variables.
+// It is immutable once published.
+//
+// A Galera node serves (is in rotation) only while Ready, ClusterStatus is
+// "Primary" (the node is in the quorum component) and LocalState is 4
+// (Synced); a Donor or Desynced node (LocalState 2) serves reads only when
+// [Config].ServeDesynced says so, and never takes writes. A node that
+// answers its checks but does not serve is reachable, not healthy, and its
+// LastError says why.
+type GaleraStatus struct {
+	// LocalState is wsrep_local_state: 1 Joining, 2 Donor/Desynced,
+	// 3 Joined, 4 Synced.
+	LocalState int
+	// LocalStateComment is wsrep_local_state_comment ("Synced", "Donor/Desynced", …).
+	LocalStateComment string
+	// ClusterStatus is wsrep_cluster_status: "Primary" in the quorum
+	// component, "non-Primary" or "Disconnected" otherwise.
+	ClusterStatus string
+	// ClusterSize is wsrep_cluster_size: the nodes in the node's component.
+	ClusterSize int
+	// ClusterStateUUID is wsrep_cluster_state_uuid: nodes that report the
+	// same one form one cluster.
+	ClusterStateUUID string
+	// Ready is wsrep_ready: the node accepts queries.
+	Ready bool
+	// Connected is wsrep_connected.
+	Connected bool
+	// FlowControlPaused is wsrep_flow_control_paused: the fraction of time
+	// since the last FLUSH STATUS that replication was paused by flow
+	// control (0 to 1).
+	FlowControlPaused float64
+	// RecvQueue is wsrep_local_recv_queue: write sets received and not yet
+	// applied.
+	RecvQueue int64
+	// LastCommitted is wsrep_last_committed: the sequence number of the
+	// last write set the node committed.
+	LastCommitted int64
+}
+
+// Synced reports whether the node may take writes and serve reads:
+// ready, in the quorum component and Synced.
+func (g *GaleraStatus) Synced() bool {
+	return g != nil && g.Ready && g.ClusterStatus == "Primary" && g.LocalState == 4
+}
+
+// servesReads reports whether the node may serve reads: Synced, or Donor
+// or Desynced (state 2) in the quorum component when desynced is set. why
+// says what keeps it out.
+func (g *GaleraStatus) servesReads(desynced bool) (ok bool, why string) {
+	switch {
+	case !g.Ready:
+		return false, "galera: node not ready (wsrep_ready OFF)"
+	case g.ClusterStatus != "Primary":
+		return false, "galera: node not in the quorum component (wsrep_cluster_status " + g.ClusterStatus + ")"
+	case g.LocalState == 4, desynced && g.LocalState == 2:
+		return true, ""
+	}
+	return false, "galera: node not synced (" + g.LocalStateComment + ")"
+}
+
 // Snapshot is the state of every node after a round of checks. A Snapshot
 // is immutable once published: share it, never modify it.
 type Snapshot struct {
@@ -165,8 +229,19 @@ type Snapshot struct {
 	// writable.
 	WriterKnown bool
 	// SplitBrain is true when more than one reachable node reports itself
-	// writable: writes are refused until only one does.
+	// writable: writes are refused until only one does. Galera nodes that
+	// report the same cluster state UUID are one cluster, not a split brain,
+	// and so are the writable nodes under [Config].MultiPrimary; two Galera
+	// clusters, or a Galera node and another writable node, are.
 	SplitBrain bool
+	// MultiPrimary is true when several writable nodes are expected and
+	// one of them is Writer: the nodes of one Galera cluster, or the
+	// writable nodes under [Config].MultiPrimary. Writer is then a stable
+	// choice: it stays while it is healthy (and, on Galera, Synced); when
+	// it stops, the node given as primary takes over if it qualifies, else
+	// the first qualifying node in the order given. The other healthy
+	// writable nodes serve reads.
+	MultiPrimary bool
 	// Time is when the snapshot was taken.
 	Time time.Time
 }

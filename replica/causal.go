@@ -178,7 +178,7 @@ func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decis
 					j -= n
 				}
 				nd := v.rnodes[j]
-				if need != nil && !v.snap.Nodes[nd.idx].Position.Covers(*need) {
+				if need != nil && !applied(v.snap, nd.idx, *need) {
 					continue
 				}
 				err := db.call(ctx, nd, fn)

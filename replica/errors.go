@@ -24,6 +24,14 @@ var (
 	// node was promoted). The write was not applied and is safe to retry once
 	// the checks have found the new primary, which they start at once.
 	ErrReadOnlyPrimary = errors.New("replica: the primary refused the write as read-only; it was not applied and is safe to retry")
+	// ErrWriterNotServing is wrapped by the error of a write that the
+	// writer refused because it does not serve: a Galera node that left
+	// the quorum component or is not synced ("WSREP has not yet prepared
+	// node for application use"). The write was not applied and is safe to
+	// retry: the node has left rotation and writes move to another serving
+	// node at once. A write whose connection failed is never wrapped in
+	// it: it may have been applied.
+	ErrWriterNotServing = errors.New("replica: the writer does not serve (a Galera node out of the quorum or not synced); the write was not applied and is safe to retry")
 )
 
 // NodeError is an error from one node, named as [NodeNames] says, or

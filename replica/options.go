@@ -45,6 +45,9 @@ type config struct {
 	policy      consistency.Policy
 	causal      bool // CausalReads
 	checkPools  []*sql.DB
+	// writerWeight, when positive, lets the writer of a multi-primary
+	// topology serve reads with that weight (WriterReads).
+	writerWeight int
 	// ownsCheckPools is set by Open, which made checkPools: Close closes them.
 	ownsCheckPools bool
 }
@@ -291,4 +294,43 @@ func CheckPools(pools ...*sql.DB) Option {
 		c.checkPools = append([]*sql.DB(nil), pools...)
 		return nil
 	}
+}
+
+// MultiPrimary declares that several nodes are writable on purpose: two
+// MySQL or MariaDB servers replicating each other (a master-master pair), or
+// more in a ring. Without it, two writable nodes are a split brain and
+// writes are refused ([ErrSplitBrain]). With it, writes go to one writable
+// node at a time: the node given as primary while it is healthy, else the
+// first healthy writable node in the order given, kept until it stops being
+// healthy (it does not move back when the primary returns); the others
+// serve reads as replicas of it, with lag and read-your-writes by GTID.
+// Galera clusters need no option: their nodes are recognised by their
+// wsrep status (see [health.Snapshot].MultiPrimary).
+func MultiPrimary() Option {
+	return func(c *config) error { c.check.MultiPrimary = true; return nil }
+}
+
+// WriterReads lets the writer of a multi-primary topology (a Galera
+// cluster, or [MultiPrimary]) serve reads too, with weight w for
+// [router.Weighted] (the other nodes have theirs from [Weights], 1 by
+// default). By default reads go to the other serving nodes only, and to the
+// writer when none can serve. In a primary-replica topology it changes
+// nothing: reads stay off the primary. w must be 1 to [router.MaxWeight].
+func WriterReads(w int) Option {
+	return func(c *config) error {
+		if w < 1 || w > router.MaxWeight {
+			return badOption("WriterReads(%d): weight not 1 to %d", w, router.MaxWeight)
+		}
+		c.writerWeight = w
+		return nil
+	}
+}
+
+// ServeDesynced lets a Galera node that is Donor or Desynced (it gives a
+// state transfer, or was desynced by hand with wsrep_desync) but still in
+// the quorum component serve reads; it never takes writes. By default such
+// a node leaves rotation until it is Synced again: a donor may lag and, with
+// rsync or mysqldump state transfers, block.
+func ServeDesynced() Option {
+	return func(c *config) error { c.check.ServeDesynced = true; return nil }
 }

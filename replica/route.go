@@ -34,12 +34,27 @@ func (db *DB) buildView(s *health.Snapshot) {
 	}
 	for i, st := range s.Nodes {
 		n := db.all[i]
-		if n == v.writer || !st.Healthy || st.Writable || st.Role != health.Replica {
-			continue
-		}
 		w := 1
 		if r := i - 1; r >= 0 && r < len(db.cfg.weights) {
 			w = db.cfg.weights[r]
+		}
+		switch {
+		case !st.Healthy:
+			continue
+		case n == v.writer:
+			// The writer serves reads only in a multi-primary topology,
+			// and only when WriterReads says so.
+			if !s.MultiPrimary || db.cfg.writerWeight == 0 {
+				continue
+			}
+			w = db.cfg.writerWeight
+		case st.Role == health.Replica && !st.Writable:
+			// A replica.
+		case s.MultiPrimary && st.Writable:
+			// Another node of a Galera cluster or a multi-primary set: the
+			// checks found the writable nodes to be one, not a split brain.
+		default:
+			continue
 		}
 		v.readers = append(v.readers, router.Candidate{
 			Name: st.Name, Weight: w, Latency: st.Latency,
@@ -406,6 +421,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 		return moveOn, nil
 	}
 	pos := func(n *node) consistency.Token { return v.snap.Nodes[n.idx].Position }
+	has := func(n *node, t consistency.Token) bool { return applied(v.snap, n.idx, t) }
 	limited := db.limited || o != nil && o.HasMaxLag
 	usable := func(j int) bool { return !limited || db.fresh(o, &v.readers[j]) }
 	tryAt := func(j int, raise consistency.Token) (outcome, error) {
@@ -422,7 +438,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 		for j, n := range v.rnodes {
 			// The floor too: a concurrent read of the session on the
 			// primary may have raised it since the session was pinned here.
-			if n.name == p && usable(j) && pos(n).Covers(need.Merge(r.need.Floor)) {
+			if n.name == p && usable(j) && has(n, need.Merge(r.need.Floor)) {
 				if out, err := tryAt(j, consistency.Token{}); out != moveOn {
 					return out, err
 				}
@@ -446,7 +462,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 	start := db.pick(v.readers)
 	for i := 0; i < n; i++ {
 		j := (start + i) % n
-		if usable(j) && pos(v.rnodes[j]).Covers(target) {
+		if usable(j) && has(v.rnodes[j], target) {
 			if out, err := tryAt(j, raise); out != moveOn {
 				return out, err
 			}
@@ -470,6 +486,19 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 	return moveOn, nil
 }
 
+// applied reports whether the checks that made snapshot s show node i to
+// have applied need, so that a read there sees it. A Galera node's
+// position never shows it: it is read from the binary log, which gets a
+// write set's GTID before its commit is visible; such a node is asked to
+// wait instead (see waitGalera), which returns at once when it has it.
+func applied(s *health.Snapshot, i int, need consistency.Token) bool {
+	st := &s.Nodes[i]
+	if st.Galera != nil {
+		return need.IsZero()
+	}
+	return st.Position.Covers(need)
+}
+
 // readPrimary runs a read on the writer (reads are not refused in a split
 // brain; statements that may write are). For a read of session s, a later
 // read on a replica must see what this read saw: the session reads the
@@ -489,6 +518,18 @@ func (db *DB) readPrimary(ctx context.Context, v *view, s *consistency.Session, 
 	f := db.failed(ctx, n, err)
 	if f == dberr.Final || f == dberr.Refused || f == dberr.PrimaryOnly {
 		return err
+	}
+	if nv := db.view.Load(); nv.snap.MultiPrimary && nv.writer != n && v.writer == n {
+		// The writer of a multi-primary set failed and writes moved at
+		// once (see health's MarkDown): the read moves with them, once the
+		// new writer is known to have what the read must see.
+		need := consistency.TokenFrom(ctx)
+		if s != nil {
+			need = need.Merge(s.Token())
+		}
+		if need.IsZero() || db.waitFor(ctx, nv.writer, need, db.policy(optsFrom(ctx)).Wait) {
+			return db.readPrimary(ctx, nv, s, fn, a)
+		}
 	}
 	if a == nil {
 		a = &attempt{}
@@ -683,6 +724,9 @@ func (db *DB) writeFailed(ctx context.Context, n *node, s *consistency.Session, 
 	if f == dberr.Refused {
 		db.checker.Trigger()
 		return fmt.Errorf("%w: %w", ErrReadOnlyPrimary, &NodeError{Node: n.name, Err: err})
+	}
+	if f == dberr.NotServing {
+		return fmt.Errorf("%w: %w", ErrWriterNotServing, &NodeError{Node: n.name, Err: err})
 	}
 	if !dberr.IsStatementError(err) {
 		// It may have been applied.

@@ -110,6 +110,11 @@ const (
 	// PrimaryOnly: the statement only runs on a primary (PostgreSQL's
 	// primary-only functions on a standby); nothing was applied.
 	PrimaryOnly
+	// NotServing: the node refused the statement because it does not
+	// serve (a Galera node outside the quorum component, or not yet
+	// synced: "WSREP has not yet prepared node for application use"):
+	// nothing was applied; the node leaves rotation and a read may move on.
+	NotServing
 )
 
 // Judge is the one place that decides whether a failure is the node's
@@ -139,8 +144,13 @@ func Judge(ctx context.Context, err error) Fault {
 		}
 	}
 	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == 1040 { // ER_CON_COUNT_ERROR
-		return Retry
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040: // ER_CON_COUNT_ERROR
+			return Retry
+		case 1047: // ER_UNKNOWN_COM_ERROR: a Galera node that does not serve
+			return NotServing
+		}
 	}
 	return Final
 }

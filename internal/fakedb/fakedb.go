@@ -44,6 +44,124 @@ type Server struct {
 	version     string     // what SELECT version() answers; "": name
 	last        string     // last statement run
 	gen         int        // bumped by SetDown(true): older connections are broken
+	vars        map[string]string
+	answers     map[string]func(args []driver.NamedValue) (driver.Value, error)
+}
+
+// SetVars makes the server answer MySQL's "SHOW GLOBAL VARIABLES" and
+// "SHOW GLOBAL STATUS" with name/value rows: those of vars whose name the
+// statement quotes ('name'), as an IN list does, and "SHOW REPLICA STATUS"
+// with no row. nil turns it off. Such statements are counted in
+// [Server.Queries] but not remembered by [Server.Last]. The map is copied.
+func (s *Server) SetVars(vars map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if vars == nil {
+		s.vars = nil
+		return
+	}
+	s.vars = make(map[string]string, len(vars))
+	for k, v := range vars {
+		s.vars[strings.ToLower(k)] = v
+	}
+}
+
+// SetVar sets one variable of [Server.SetVars] (turning it on if needed).
+func (s *Server) SetVar(name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vars == nil {
+		s.vars = map[string]string{}
+	}
+	s.vars[strings.ToLower(name)] = value
+}
+
+// Answer makes a query that starts with prefix (case-insensitively, with
+// runs of spaces as one) answer one row of one column, f's value, or fail
+// with f's error; an Exec of it runs f and fails with its error. A nil f
+// removes the answer.
+func (s *Server) Answer(prefix string, f func(args []driver.NamedValue) (driver.Value, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.answers == nil {
+		s.answers = map[string]func([]driver.NamedValue) (driver.Value, error){}
+	}
+	if f == nil {
+		delete(s.answers, strings.ToLower(prefix))
+		return
+	}
+	s.answers[strings.ToLower(prefix)] = f
+}
+
+// special answers the statements SetVars and Answer set up; ok is false
+// for any other.
+func (c *conn) special(query string, args []driver.NamedValue) (r driver.Rows, ok bool, err error) {
+	c.s.mu.Lock()
+	lower := strings.ToLower(strings.Join(strings.Fields(query), " "))
+	var f func([]driver.NamedValue) (driver.Value, error)
+	for p, g := range c.s.answers {
+		if strings.HasPrefix(lower, p) {
+			f = g
+		}
+	}
+	vars := c.s.vars
+	var kv [][2]string
+	isVars := vars != nil && (strings.HasPrefix(lower, "show global variables") || strings.HasPrefix(lower, "show global status"))
+	isRepl := vars != nil && strings.HasPrefix(lower, "show replica status")
+	if isVars {
+		for k, v := range vars {
+			if strings.Contains(lower, "'"+k+"'") {
+				kv = append(kv, [2]string{k, v})
+			}
+		}
+	}
+	bad := c.s.down || c.gen != c.s.gen
+	fail := c.s.failWith
+	c.s.mu.Unlock()
+	if f == nil && !isVars && !isRepl {
+		return nil, false, nil
+	}
+	if bad {
+		return nil, true, driver.ErrBadConn
+	}
+	if fail != nil {
+		return nil, true, fail
+	}
+	c.s.queries.Add(1)
+	switch {
+	case f != nil:
+		v, err := f(args)
+		if err != nil {
+			return nil, true, err
+		}
+		return &table{cols: []string{"answer"}, vals: [][]driver.Value{{v}}}, true, nil
+	case isRepl:
+		return &table{cols: []string{"Slave_IO_Running"}}, true, nil
+	}
+	t := &table{cols: []string{"Variable_name", "Value"}}
+	for _, p := range kv {
+		t.vals = append(t.vals, []driver.Value{p[0], p[1]})
+	}
+	return t, true, nil
+}
+
+// table is a result of any shape.
+type table struct {
+	cols []string
+	vals [][]driver.Value
+	i    int
+}
+
+func (t *table) Columns() []string { return t.cols }
+func (t *table) Close() error      { return nil }
+
+func (t *table) Next(dest []driver.Value) error {
+	if t.i >= len(t.vals) {
+		return io.EOF
+	}
+	copy(dest, t.vals[t.i])
+	t.i++
+	return nil
 }
 
 // NewServer returns a fake server that answers with name.
@@ -198,9 +316,12 @@ func (c *conn) answerVersion() (driver.Rows, error) {
 	return &rows{name: v}, nil
 }
 
-func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+func (c *conn) QueryContext(_ context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if strings.EqualFold(query, versionQuery) {
 		return c.answerVersion()
+	}
+	if r, ok, err := c.special(query, args); ok {
+		return r, err
 	}
 	if err := c.check(query); err != nil {
 		return nil, err
@@ -209,7 +330,13 @@ func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedVal
 	return &rows{name: c.s.name}, nil
 }
 
-func (c *conn) ExecContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
+func (c *conn) ExecContext(_ context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if _, ok, err := c.special(query, args); ok {
+		if err != nil {
+			return nil, err
+		}
+		return driver.RowsAffected(0), nil
+	}
 	if err := c.check(query); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 // Package testcluster starts real, throwaway replicated database clusters on
 // loopback for the project's integration tests, benchmarks and demo:
-// PostgreSQL 15 with streaming replicas and MariaDB 10.11 with GTID replicas.
+// PostgreSQL 15 with streaming replicas, MariaDB 10.11 with GTID replicas,
+// Oracle MySQL 9 with GTID replicas (best effort), and two multi-primary
+// MariaDB topologies: a Galera cluster and a master-master pair.
 //
 // Servers run as an unprivileged user (postgres or mysql when the caller is
 // root, the caller otherwise), in a directory of the run's directory (see
@@ -41,6 +43,14 @@ const (
 	// MySQL is Oracle MySQL 9 with GTID replication (best effort: see
 	// scripts/fetch-mysql.sh).
 	MySQL
+	// Galera is a MariaDB 10.11 Galera cluster (three nodes by default): the
+	// Primary is node1, the Replicas the other nodes, and every node is
+	// writable. See [StartGalera].
+	Galera
+	// MasterMaster is two MariaDB 10.11 servers (or a ring of more) that
+	// replicate each other with GTID, both writable. See
+	// [StartMasterMaster].
+	MasterMaster
 )
 
 // String returns the kind's name.
@@ -52,6 +62,10 @@ func (k Kind) String() string {
 		return "mariadb"
 	case MySQL:
 		return "mysql"
+	case Galera:
+		return "galera"
+	case MasterMaster:
+		return "master-master"
 	}
 	return "unknown"
 }
@@ -156,7 +170,9 @@ func (c *Cluster) OpenAdmin(s *Server) (*sql.DB, error) {
 	return sql.Open(c.DriverName(), c.AdminDSN(s))
 }
 
-// Stop stops every server and removes the cluster's files.
+// Stop stops every server and removes the cluster's files. Galera nodes
+// are killed: their files go anyway, and a clean shutdown of a whole
+// cluster takes seconds.
 func (c *Cluster) Stop() error {
 	var wg sync.WaitGroup
 	for _, s := range c.Servers() {
@@ -166,7 +182,11 @@ func (c *Cluster) Stop() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = s.Stop()
+			if c.Kind == Galera {
+				_ = s.Kill()
+			} else {
+				_ = s.Stop()
+			}
 		}()
 	}
 	wg.Wait()
@@ -440,12 +460,19 @@ func (s *Server) Log() string {
 }
 
 // Restart starts a stopped or killed server again and waits until it
-// accepts connections.
+// accepts connections; a Galera node, until it is Synced in the cluster's
+// Primary component too (it cannot be if no running node holds a quorum).
 func (s *Server) Restart(ctx context.Context) error {
 	if err := s.start(); err != nil {
 		return err
 	}
-	return s.waitReady(ctx)
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	if s.c.Kind == Galera {
+		return s.c.WaitSynced(ctx, s)
+	}
+	return nil
 }
 
 // waitReady waits until s accepts connections, its process exits, or ctx

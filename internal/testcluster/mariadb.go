@@ -140,6 +140,11 @@ func (c *Cluster) copyServer(ctx context.Context, i int, template string) (*Serv
 	if i > 0 {
 		name = fmt.Sprintf("replica%d", i)
 	}
+	return c.copyNamedServer(ctx, i, name, template)
+}
+
+// copyNamedServer is copyServer with the server's name given.
+func (c *Cluster) copyNamedServer(ctx context.Context, i int, name, template string) (*Server, []string, error) {
 	s := &Server{Name: name, Dir: filepath.Join(c.dir, name), c: c}
 	if err := c.run(ctx, "cp", "-a", template, s.Dir); err != nil {
 		return nil, nil, err
@@ -213,9 +218,14 @@ func (c *Cluster) PointReplica(ctx context.Context, r, source *Server, delay tim
 // waitReplicating waits until both replication threads of every replica
 // run.
 func (c *Cluster) waitReplicating(ctx context.Context) error {
+	return c.waitThreads(ctx, c.Replicas)
+}
+
+// waitThreads waits until both replication threads of each of servers run.
+func (c *Cluster) waitThreads(ctx context.Context, servers []*Server) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for _, r := range c.Replicas {
+	for _, r := range servers {
 		db, err := c.OpenAdmin(r)
 		if err != nil {
 			return err

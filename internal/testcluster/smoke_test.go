@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { os.Exit(clusters.Run(m)) }
 // TestClustersReplicate checks the harness itself: every server answers,
 // replicas are replicas, and a row written on the primary reaches them.
 func TestClustersReplicate(t *testing.T) {
-	for _, k := range []testcluster.Kind{testcluster.Postgres, testcluster.MariaDB, testcluster.MySQL} {
+	for _, k := range []testcluster.Kind{testcluster.Postgres, testcluster.MariaDB, testcluster.MySQL, testcluster.Galera, testcluster.MasterMaster} {
 		t.Run(k.String(), func(t *testing.T) {
 			t0 := time.Now()
 			c := clusters.Get(t, k)

@@ -37,10 +37,13 @@ type shared struct {
 }
 
 // SharedOptions shape the clusters a [Set] starts: two PostgreSQL replicas,
-// the second two seconds behind; one MariaDB replica.
+// the second two seconds behind; three Galera nodes; one replica otherwise.
 func SharedOptions(k Kind) Options {
-	if k == Postgres {
+	switch k {
+	case Postgres:
 		return Options{Replicas: 2, Delay: 2 * time.Second}
+	case Galera:
+		return Options{Replicas: 2}
 	}
 	return Options{Replicas: 1}
 }
@@ -118,6 +121,10 @@ func start(ctx context.Context, k Kind, opts Options) (*Cluster, error) {
 		return StartMariaDB(ctx, opts)
 	case MySQL:
 		return StartMySQL(ctx, opts)
+	case Galera:
+		return StartGalera(ctx, opts)
+	case MasterMaster:
+		return StartMasterMaster(ctx, opts)
 	}
 	return nil, fmt.Errorf("testcluster: unknown kind %d", k)
 }

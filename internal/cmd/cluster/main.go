@@ -5,7 +5,11 @@
 //
 // or, by hand:
 //
-//	go build -o bin/cluster ./internal/cmd/cluster && bin/cluster [-kind postgresql|mariadb|mysql] [-replicas 2] [-delay 2s]
+//	go build -o bin/cluster ./internal/cmd/cluster && bin/cluster [-kind postgresql|mariadb|mysql|galera|master-master] [-replicas 2] [-delay 2s]
+//
+// -kind galera starts a Galera cluster of 1+replicas nodes (all writable);
+// -kind master-master a ring of 1+replicas MariaDB masters (default: a
+// pair).
 //
 // Build it first rather than `go run` it: `go run` does not pass a SIGINT it
 // gets on to the program (Ctrl-C in a terminal reaches both, `kill -INT`
@@ -36,15 +40,19 @@ func main() {
 }
 
 func run() error {
-	kind := flag.String("kind", "postgresql", "postgresql, mariadb or mysql")
-	replicas := flag.Int("replicas", 2, "number of replicas")
+	kind := flag.String("kind", "postgresql", "postgresql, mariadb, mysql, galera or master-master")
+	replicas := flag.Int("replicas", 2, "number of replicas (galera: nodes after the first; master-master: masters after the first, default 1)")
 	delay := flag.Duration("delay", 0, "apply delay of the last replica")
 	flag.Parse()
+	if *kind == "master-master" && !flagSet("replicas") {
+		*replicas = 1 // a pair
+	}
 	start := map[string]func(context.Context, testcluster.Options) (*testcluster.Cluster, error){
 		"postgresql": testcluster.StartPostgres, "mariadb": testcluster.StartMariaDB, "mysql": testcluster.StartMySQL,
+		"galera": testcluster.StartGalera, "master-master": testcluster.StartMasterMaster,
 	}[*kind]
 	if start == nil {
-		return fmt.Errorf("unknown kind %q (want postgresql, mariadb or mysql)", *kind)
+		return fmt.Errorf("unknown kind %q (want postgresql, mariadb, mysql, galera or master-master)", *kind)
 	}
 	if *replicas < 1 {
 		return fmt.Errorf("-replicas %d: want 1 or more", *replicas)
@@ -86,4 +94,11 @@ func run() error {
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
