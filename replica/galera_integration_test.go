@@ -111,9 +111,9 @@ func TestGaleraRouting(t *testing.T) {
 	require.Equal(t, pairs, writers[c.Primary.Name], "writes not on the node given as primary: %v", writers)
 	others := pairs - readsOn[c.Primary.Name]
 	require.Greater(t, others, pairs/2, "most reads did not reach the other nodes: %v", readsOn)
-	for _, r := range c.Replicas {
-		require.NotZero(t, readsOn[r.Name], "no read on %s: %v", r.Name, readsOn)
-	}
+	// A session's read goes to the node furthest ahead, so the reads need
+	// not spread evenly (or at all) over the other nodes; none is on the
+	// writer while another node can serve.
 	t.Logf("galera: %d session write→read pairs in %v: %d write errors, %d stale reads, writes %v, reads %v (%.1f%% on the other nodes); without sessions %d of 200 reads were stale",
 		pairs, elapsed.Round(time.Millisecond), writeErrs, stale, writers, readsOn, 100*float64(others)/pairs, staleWithout)
 
