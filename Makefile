@@ -4,7 +4,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: all deps servers test demo cluster bench fuzz cover clean
+.PHONY: all deps servers test demo galera-demo cluster bench fuzz cover clean
 
 # Flags for `make cluster`, e.g. CLUSTER_FLAGS='-kind mariadb -replicas 1'.
 CLUSTER_FLAGS ?=
@@ -39,6 +39,11 @@ test: deps
 # A throwaway PostgreSQL cluster and the demo program.
 demo: servers
 	scripts/with-run-dir.sh $(GO) run ./examples/demo
+
+# A throwaway three-node MariaDB Galera cluster and the Galera demo: one
+# writer, reads on the other nodes, the writer killed.
+galera-demo: servers
+	scripts/with-run-dir.sh $(GO) run ./examples/galera
 
 # A cluster for development: prints its DSNs and stops cleanly on Ctrl-C.
 # Built first, because `go run` does not pass SIGINT on to the program.

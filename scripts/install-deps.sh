@@ -8,6 +8,10 @@ pg_bin=${SQLREPLICA_PG_BIN:-/usr/lib/postgresql/15/bin}
 need=()
 [ -x "$pg_bin/postgres" ] && [ -x "$pg_bin/pg_basebackup" ] || need+=(postgresql-15)
 { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
+# Galera clusters (the multi-primary tests, make galera-demo): the provider
+# library and rsync, which the nodes' state transfers use.
+[ -e /usr/lib/galera/libgalera_smm.so ] || need+=(galera-4)
+command -v rsync >/dev/null || need+=(rsync)
 
 if ! command -v go >/dev/null; then
   echo "install-deps: Go is not installed; install Go 1.24 or newer first." >&2
