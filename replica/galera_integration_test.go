@@ -17,7 +17,8 @@ import (
 )
 
 // The Galera tests on the shared cluster do not run in parallel with each
-// other: TestGaleraDesync takes a node out of rotation for a while.
+// other: TestGaleraDesync and TestGaleraNodeCutFromTheQuorumGetsNoTraffic
+// take a node out of rotation for a while.
 
 // galeraTable creates a table for a test on a Galera cluster: k the key, w
 // the server_id of the node that ran the insert.
@@ -214,6 +215,48 @@ func TestGaleraDesync(t *testing.T) {
 		back = id.who(t, ctx, db, "") == target.Name
 	}
 	require.True(t, back, "no read reached the node once Synced again")
+}
+
+// TestGaleraNodeCutFromTheQuorumGetsNoTraffic cuts a reading node off the
+// cluster (gmcast.isolate: it is alone in a non-Primary component, the
+// other two keep the quorum): it leaves rotation, no read reaches it and
+// writes stay on the writer; once let back in and Synced, it serves again.
+func TestGaleraNodeCutFromTheQuorumGetsNoTraffic(t *testing.T) {
+	c := clusters.Get(t, testcluster.Galera)
+	db := openCluster(t, c, replica.CheckInterval(100*time.Millisecond), replica.Hysteresis(1, 1))
+	id := newIdentity(c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	table := galeraTable(t, db, "quorum")
+	target := c.Replicas[1]
+	require.NoError(t, c.Isolate(ctx, target, true))
+	t.Cleanup(func() { _ = c.Isolate(context.Background(), target, false) })
+	snap := db.CheckNow(ctx)
+	st := snap.Nodes[2]
+	require.False(t, st.Healthy, "a node outside the quorum stays in rotation")
+	require.NotNil(t, st.Galera)
+	require.NotEqual(t, "Primary", st.Galera.ClusterStatus)
+	require.Equal(t, 0, snap.Writer)
+	require.False(t, snap.SplitBrain)
+	for i := 0; i < 50; i++ {
+		require.NotEqual(t, target.Name, id.who(t, ctx, db, ""), "a read reached the node outside the quorum")
+		sctx := consistency.WithSession(ctx)
+		_, err := db.ExecContext(sctx, "INSERT INTO "+table+" (k) VALUES (?)", fmt.Sprint("cut-", i))
+		require.NoError(t, err, "a write failed while a reading node was cut off")
+		require.NotEqual(t, target.Name, id.who(t, sctx, db, "FROM "+table+" WHERE k = '"+fmt.Sprint("cut-", i)+"'"), "a session read reached the node outside the quorum")
+	}
+
+	require.NoError(t, c.Isolate(ctx, target, false))
+	deadline := time.Now().Add(15 * time.Second)
+	for !db.CheckNow(ctx).Nodes[2].Healthy {
+		require.True(t, time.Now().Before(deadline), "the node did not come back")
+		time.Sleep(50 * time.Millisecond)
+	}
+	back := false
+	for i := 0; i < 50 && !back; i++ {
+		back = id.who(t, ctx, db, "") == target.Name
+	}
+	require.True(t, back, "no read reached the node once back in the quorum")
 }
 
 // TestGaleraWriterKilled SIGKILLs the writer of a private Galera cluster
