@@ -232,7 +232,9 @@ type Snapshot struct {
 	// writable: writes are refused until only one does. Galera nodes that
 	// report the same cluster state UUID are one cluster, not a split brain,
 	// and so are the writable nodes under [Config].MultiPrimary; two Galera
-	// clusters, or a Galera node and another writable node, are.
+	// clusters, or a Galera node and another writable node, are, and so are
+	// several Primary components of one cluster (more of its nodes in a
+	// Primary component than any of them counts: a node bootstrapped apart).
 	SplitBrain bool
 	// MultiPrimary is true when several writable nodes are expected and
 	// one of them is Writer: the nodes of one Galera cluster, or the

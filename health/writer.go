@@ -23,7 +23,9 @@ type writerChoice struct {
 // but for Galera nodes outside the quorum component (they refuse every
 // statement). One writable node is the writer, as it always was. Several
 // are a split brain, unless they are one Galera cluster (one cluster state
-// UUID) or multiPrimary is set: then the writer is a stable choice among
+// UUID, and no more nodes in a Primary component than the largest
+// component counts: else a node was bootstrapped apart and the cluster
+// has several Primary components) or multiPrimary is set: then the writer is a stable choice among
 // the healthy ones (Synced, on Galera): prev while it qualifies, else the
 // node given as primary, else the first in the order given. It moves only
 // when the writer stops qualifying, never back when an earlier node
@@ -54,10 +56,20 @@ func chooseWriter(nodes []Status, prev, given int, multiPrimary bool) writerChoi
 		}
 	}
 	oneCluster := galera > 0 && len(clusters) == 1 && !clusters[""]
+	largest := largestComponent(nodes, writable)
 	switch {
 	case galera > 0 && len(clusters) > 1:
 		ch.split = true
 		ch.detail = fmt.Sprintf("%d Galera clusters (cluster state UUIDs %s) accept writes; writes are refused", len(clusters), uuids(nodes, writable))
+		return ch
+	case largest > 0 && galera > largest:
+		// More nodes in a Primary component than any of them counts in
+		// its own: a node bootstrapped (pc.bootstrap) apart from the
+		// quorum, keeping the cluster state UUID. The components take
+		// writes apart and never see each other's.
+		ch.split = true
+		ch.detail = fmt.Sprintf("%d Galera nodes of cluster %s are in a Primary component of at most %d: several Primary components accept writes; writes are refused",
+			galera, uuids(nodes, writable), largest)
 		return ch
 	case multiPrimary || oneCluster && plain == 0:
 		ch.multi = true
@@ -90,6 +102,18 @@ func chooseWriter(nodes []Status, prev, given int, multiPrimary bool) writerChoi
 		}
 	}
 	return ch
+}
+
+// largestComponent returns the largest cluster size the Galera nodes
+// among idx report for their component.
+func largestComponent(nodes []Status, idx []int) int {
+	n := 0
+	for _, i := range idx {
+		if g := nodes[i].Galera; g != nil {
+			n = max(n, g.ClusterSize)
+		}
+	}
+	return n
 }
 
 func uuids(nodes []Status, idx []int) string {
