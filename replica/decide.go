@@ -55,12 +55,13 @@ const (
 	reasonSplitBrain                         // refused: more than one node accepts writes
 	reasonWriteOnReplica                     // refused: a write in a transaction on a replica
 	reasonPinned                             // a connection kept on the primary for its session state
+	reasonDeclaredOnWritable                 // a read by a function's declaration, and the readers are writable
 )
 
 var reasonNames = [...]string{"", "read", "write", "refused as a write by a replica", "WithPrimary",
 	"no replicas", "after a write of the session", "session unsure", "write of the session in progress",
 	"read-write transaction", "serializable transaction", "connection", "split brain", "write in a replica transaction",
-	"pinned connection"}
+	"pinned connection", "declared read-only, and the readers are writable"}
 
 func (r reason) String() string { return reasonNames[r] }
 
@@ -94,6 +95,10 @@ type decisionInput struct {
 	// savepoint: the statement is SAVEPOINT, RELEASE or ROLLBACK TO, which
 	// a transaction on a replica may run.
 	savepoint bool
+	// multiPrimary: the nodes that serve reads are writable (a Galera
+	// cluster, MultiPrimary), so no read_only refuses a write that a
+	// function's read-only declaration hid.
+	multiPrimary bool
 }
 
 // mayWrite reports whether the statement is routed as one that may write:
@@ -103,6 +108,11 @@ type decisionInput struct {
 func (in decisionInput) mayWrite() bool {
 	if in.caller == callBegin && in.hint == hintReplica && !in.refused {
 		return false
+	}
+	if in.declared && in.multiPrimary && in.caller == callStatement {
+		// A read only by a function's declaration: on writable readers
+		// nothing would refuse the write it may hide.
+		return true
 	}
 	return in.class != router.Read || in.refused
 }
@@ -126,7 +136,9 @@ type decision struct {
 //
 //  1. A statement that may write, lock or change session state runs on the
 //     primary as a write, whatever the hint: WithReplica never sends it to
-//     a replica. In a transaction on a replica it is refused, never sent.
+//     a replica. On writable readers (Galera, MultiPrimary), a statement
+//     that is a read only because a function is declared read-only is one
+//     too: nothing there would refuse the write the declaration may hide. In a transaction on a replica it is refused, never sent.
 //     A transaction begun with WithReplica is routed as a read-only one.
 //  2. A write, a transaction that is not read-only, and a dedicated
 //     connection are refused in a split brain: none is sent to any node.
@@ -173,6 +185,8 @@ func decide(in decisionInput) decision {
 		r = reasonConn
 	case in.refused:
 		r = reasonRefusedOnReplica
+	case write && in.class == router.Read:
+		r = reasonDeclaredOnWritable
 	case write && in.caller == callBegin:
 		r = reasonReadWriteTx
 	case write:

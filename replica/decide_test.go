@@ -31,12 +31,14 @@ func TestDecideEveryCombination(t *testing.T) {
 											for _, ro := range bools {
 												for _, declared := range bools {
 													for _, sp := range bools {
-														in := decisionInput{caller: c, class: cls, refused: refused, hint: hint,
-															replicas: replicas, split: split, serializableOnPG: ser,
-															afterWrite: after, unsure: unsure, inProgress: inProg, replicaOnly: ro,
-															declared: declared, savepoint: sp}
-														checkDecision(t, in, decide(in))
-														n++
+														for _, multi := range bools {
+															in := decisionInput{caller: c, class: cls, refused: refused, hint: hint,
+																replicas: replicas, split: split, serializableOnPG: ser,
+																afterWrite: after, unsure: unsure, inProgress: inProg, replicaOnly: ro,
+																declared: declared, savepoint: sp, multiPrimary: multi}
+															checkDecision(t, in, decide(in))
+															n++
+														}
 													}
 												}
 											}
@@ -58,6 +60,9 @@ func checkDecision(t *testing.T, in decisionInput, d decision) {
 	mayWrite := in.class != router.Read || in.refused
 	if in.caller == callBegin && in.hint == hintReplica && !in.refused {
 		mayWrite = false // a transaction begun with WithReplica is routed as a read
+	}
+	if in.declared && in.multiPrimary && in.caller == callStatement {
+		mayWrite = true // nothing on writable readers refuses a write a declaration hid
 	}
 	where := fmt.Sprintf("%+v → %s (%s)", in, d.target, d.reason)
 	require.NotZero(t, d.target, where)

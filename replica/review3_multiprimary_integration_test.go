@@ -82,7 +82,6 @@ func TestReview3MasterMasterWritesOnlyOnTheWriter(t *testing.T) {
 	require.Empty(t, wrong, "writes reached the non-writer")
 
 	t.Run("ReadOnlyDeclaredFunctionThatWrites", func(t *testing.T) {
-		t.Skip("DEFECT: on a MultiPrimary pair (and Galera) a MariaDB function declared READS SQL DATA that writes is learnt read-only from the catalog and its calls run on the writable non-writer: 226 of 228 calls wrote on master2 (seen 2026 review3). On a primary-replica set read_only refuses them and the call moves to the primary; here nothing does. Fix: do not learn MySQL/MariaDB functions read-only (SQL_DATA_ACCESS is advisory) while the snapshot is MultiPrimary, or keep such calls on the writer.")
 		// A function its author declared READS SQL DATA that writes: learnt
 		// read-only from the catalog, its calls go to readers, where on a
 		// primary-replica set read_only refuses the write and the call moves to

@@ -21,6 +21,9 @@ type view struct {
 	snap    *health.Snapshot
 	writer  *node // never nil: the configured primary until checks find another
 	split   bool  // split brain: statements that may write are refused
+	// multi: the readers are writable (Galera, MultiPrimary): nothing on
+	// them refuses a write a read-only declaration hid
+	multi bool
 	readers []router.Candidate
 	rnodes  []*node // rnodes[i] serves readers[i]
 }
@@ -28,7 +31,7 @@ type view struct {
 // buildView turns a health snapshot into the routing view. The checker calls
 // it, in order, for every snapshot it publishes.
 func (db *DB) buildView(s *health.Snapshot) {
-	v := &view{snap: s, writer: db.primary, split: s.SplitBrain}
+	v := &view{snap: s, writer: db.primary, split: s.SplitBrain, multi: s.MultiPrimary}
 	if s.Writer >= 0 && s.Writer < len(db.all) {
 		v.writer = db.all[s.Writer]
 	}
@@ -139,7 +142,7 @@ const (
 func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runFn) error {
 	v := db.view.Load()
 	c := in.caller
-	in.replicas, in.split = len(db.replicas) > 0, v.split
+	in.replicas, in.split, in.multiPrimary = len(db.replicas) > 0, v.split, v.multi
 	o := optsFrom(ctx)
 	if o == nil {
 		// No session, token or hint: the common cases, kept short.
