@@ -41,21 +41,21 @@ func (t target) String() string { return targetNames[t] }
 type reason uint8
 
 const (
-	reasonRead             reason = iota + 1 // a read: replicas
-	reasonWrite                              // may write, lock or change session state
-	reasonRefusedOnReplica                   // a replica refused it as a write: it is one
-	reasonHintPrimary                        // WithPrimary
-	reasonNoReplicas                         // no replica configured
-	reasonAfterWrite                         // the session's PrimaryAfterWrite window
-	reasonUnsure                             // where the session's last write landed is not known
-	reasonInProgress                         // a write of the session has not completed yet
-	reasonReadWriteTx                        // a transaction that is not read-only
-	reasonSerializable                       // a read-only SERIALIZABLE transaction on PostgreSQL
-	reasonConn                               // a dedicated connection may run anything
-	reasonSplitBrain                         // refused: more than one node accepts writes
-	reasonWriteOnReplica                     // refused: a write in a transaction on a replica
-	reasonPinned                             // a connection kept on the primary for its session state
-	reasonDeclaredOnWritable                 // a read by a function's declaration, and the readers are writable
+	reasonRead               reason = iota + 1 // a read: replicas
+	reasonWrite                                // may write, lock or change session state
+	reasonRefusedOnReplica                     // a replica refused it as a write: it is one
+	reasonHintPrimary                          // WithPrimary
+	reasonNoReplicas                           // no replica configured
+	reasonAfterWrite                           // the session's PrimaryAfterWrite window
+	reasonUnsure                               // where the session's last write landed is not known
+	reasonInProgress                           // a write of the session has not completed yet
+	reasonReadWriteTx                          // a transaction that is not read-only
+	reasonSerializable                         // a read-only SERIALIZABLE transaction on PostgreSQL
+	reasonConn                                 // a dedicated connection may run anything
+	reasonSplitBrain                           // refused: more than one node accepts writes
+	reasonWriteOnReplica                       // refused: a write in a transaction on a replica
+	reasonPinned                               // a connection kept on the primary for its session state
+	reasonDeclaredOnWritable                   // a read by a function's declaration, and the readers are writable
 )
 
 var reasonNames = [...]string{"", "read", "write", "refused as a write by a replica", "WithPrimary",

@@ -18,12 +18,12 @@ import (
 // view is what routing needs from a health snapshot, built once per
 // snapshot and read without a lock.
 type view struct {
-	snap    *health.Snapshot
-	writer  *node // never nil: the configured primary until checks find another
-	split   bool  // split brain: statements that may write are refused
+	snap   *health.Snapshot
+	writer *node // never nil: the configured primary until checks find another
+	split  bool  // split brain: statements that may write are refused
 	// multi: the readers are writable (Galera, MultiPrimary): nothing on
 	// them refuses a write a read-only declaration hid
-	multi bool
+	multi   bool
 	readers []router.Candidate
 	rnodes  []*node // rnodes[i] serves readers[i]
 }
