@@ -179,6 +179,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	hc := db.cfg.check
 	hc.Dialect = db.Dialect
+	hc.OnEvent = eventsTo(hc.OnEvent, db.cfg.tracer)
 	hc.OnSnapshot = func(s *health.Snapshot) {
 		db.buildView(s)
 		db.watchWriter(s)

@@ -45,6 +45,8 @@ type config struct {
 	policy      consistency.Policy
 	causal      bool // CausalReads
 	checkPools  []*sql.DB
+	tracer      Tracer     // WithTracer; nil: none
+	steps       StepTracer // tracer, when it is one
 	// ownsCheckPools is set by Open, which made checkPools: Close closes them.
 	ownsCheckPools bool
 }
