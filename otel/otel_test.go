@@ -3,12 +3,18 @@ package otel_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -43,7 +49,11 @@ func TestSpansAndMetricsOnPostgreSQL(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	// And the Prometheus exporter, as Example_prometheus sets it up.
+	promReg := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(promReg))
+	require.NoError(t, err)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithReader(exporter))
 	t.Cleanup(func() { tp.Shutdown(ctx); mp.Shutdown(ctx) })
 	tr, err := otel.New(otel.WithTracerProvider(tp), otel.WithMeterProvider(mp))
 	require.NoError(t, err)
@@ -181,4 +191,22 @@ func TestSpansAndMetricsOnPostgreSQL(t *testing.T) {
 	lag := gauge("sqlreplica.node.lag")
 	require.Contains(t, lag, "replica1")
 	require.NotContains(t, lag, "primary")
+
+	// What Prometheus scrapes.
+	srv := httptest.NewServer(promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	for _, line := range []string{
+		`sqlreplica_statements_total{node="replica1",otel_scope_name="github.com/sqlreplica/sqlreplica/otel",otel_scope_schema_url="",otel_scope_version="",reason="read"} 1`,
+		`sqlreplica_primary_fallbacks_total{cause="not_replicated",`,
+		`sqlreplica_token_wait_duration_seconds_count{node="replica1",`,
+		`sqlreplica_node_healthy{node="primary",`,
+		`sqlreplica_node_lag_seconds{node="replica1",`,
+	} {
+		require.Contains(t, string(body), line)
+	}
 }
