@@ -123,16 +123,12 @@ const (
 // view, decides where the statement goes (see decide), and runs fn there.
 // query, the statement's text (empty for BeginTx and Conn), is for the
 // tracer (see WithTracer).
+// With a tracer, route runs again inside routeTraced, which reports each
+// decision, node tried, wait and fallback (trace.go).
 func (db *DB) route(ctx context.Context, query string, in decisionInput, when capture, fn runFn) error {
-	if db.cfg.tracer != nil {
+	if db.cfg.tracer != nil && !entered(ctx) {
 		return db.routeTraced(ctx, query, in, when, fn)
 	}
-	return db.routeOn(ctx, in, when, fn)
-}
-
-// routeOn is route, traced when ctx holds a statement's trace: each
-// decision, node tried, wait and fallback is reported (trace.go).
-func (db *DB) routeOn(ctx context.Context, in decisionInput, when capture, fn runFn) error {
 	v := db.view.Load()
 	c := in.caller
 	in.replicas, in.split = len(db.replicas) > 0, v.split

@@ -244,6 +244,7 @@ type TraceRouteEndData struct {
 type stmtTrace struct {
 	query     string
 	in        decisionInput
+	fresh     bool // routeTraced has not yet entered route with it
 	started   bool
 	ctx       context.Context // TraceRouteStart's
 	v         *view
@@ -256,6 +257,19 @@ type stmtTrace struct {
 
 type stmtKey struct{}
 
+// entered reports whether ctx is the one routeTraced made for the
+// statement route was called with, the first time it is asked: a context
+// of an earlier statement's (a driver's code that routes a statement with
+// it) gets a trace of its own.
+func entered(ctx context.Context) bool {
+	st := traceOf(ctx)
+	if st == nil || !st.fresh {
+		return false
+	}
+	st.fresh = false
+	return true
+}
+
 func traceOf(ctx context.Context) *stmtTrace {
 	st, _ := ctx.Value(stmtKey{}).(*stmtTrace)
 	return st
@@ -263,8 +277,8 @@ func traceOf(ctx context.Context) *stmtTrace {
 
 // routeTraced is route with a tracer set.
 func (db *DB) routeTraced(ctx context.Context, query string, in decisionInput, when capture, fn runFn) error {
-	st := &stmtTrace{query: query, in: in}
-	err := db.routeOn(context.WithValue(ctx, stmtKey{}, st), in, when, fn)
+	st := &stmtTrace{query: query, in: in, fresh: true}
+	err := db.route(context.WithValue(ctx, stmtKey{}, st), query, in, when, fn)
 	if !st.started { // not expected: every path decides before it runs
 		st.ctx = ctx
 	}
