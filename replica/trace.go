@@ -319,7 +319,7 @@ func (db *DB) traceDecided(ctx context.Context, v *view, in decisionInput, d dec
 // traceTry reports node n's answer err to a statement routed with ctx.
 func (db *DB) traceTry(ctx context.Context, n *node, err error) {
 	st := traceOf(ctx)
-	if st == nil {
+	if st == nil || !st.started {
 		return
 	}
 	st.tries++
@@ -345,7 +345,7 @@ func (db *DB) traceTry(ctx context.Context, n *node, err error) {
 // (nil: none) for cause c.
 func (db *DB) traceFallback(ctx context.Context, c Cause, n *node, err error) {
 	st := traceOf(ctx)
-	if st == nil {
+	if st == nil || !st.started {
 		return
 	}
 	if c == CauseLacksToken {
@@ -373,7 +373,7 @@ func (db *DB) wait(ctx context.Context, n *node, need consistency.Token, d time.
 	start := time.Now()
 	ok := db.waitFor(ctx, n, need, d)
 	st := traceOf(ctx)
-	if st == nil {
+	if st == nil || !st.started {
 		return ok
 	}
 	took := time.Since(start)
