@@ -171,7 +171,7 @@ func (db *DB) settleWriter(ctx context.Context, n *node, need consistency.Token)
 func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decision, when capture, fn runFn) error {
 	if need, ok := db.causal.settled(); ok && !d.isolate && !db.limited {
 		if n := len(v.readers); n > 0 {
-			if db.cfg.tracer != nil {
+			if db.traced {
 				ctx = db.traceDecided(ctx, v, in, d)
 			}
 			start := db.pick(v.readers)
@@ -182,7 +182,7 @@ func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decis
 				}
 				nd := v.rnodes[j]
 				if need != nil && !v.snap.Nodes[nd.idx].Position.Covers(*need) {
-					if db.cfg.tracer != nil {
+					if db.traced {
 						db.traceFallback(ctx, CauseLacksToken, nd, nil)
 					}
 					continue
@@ -203,7 +203,7 @@ func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decis
 	r.tok, in.inProgress, in.unsure = db.causalNeed(ctx, v)
 	in.replicaOnly = r.pol.ReplicaOnly
 	d = decide(in)
-	if db.cfg.tracer != nil {
+	if db.traced {
 		ctx = db.traceDecided(ctx, v, in, d)
 	}
 	return db.carryOut(ctx, v, in, d, nil, &r, when, fn)

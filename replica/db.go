@@ -42,6 +42,8 @@ type DB struct {
 	countInFlight bool
 	// limited is set when MaxLag or MaxLagBytes limit which replicas serve.
 	limited bool
+	// traced is set when a Tracer is (WithTracer): route reports to it.
+	traced bool
 	closed  atomic.Bool
 	log     *slog.Logger
 	cfg     config
@@ -143,6 +145,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	db.countInFlight = router.UsesInFlight(db.balancer)
 	db.limited = db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0
+	db.traced = db.cfg.tracer != nil
 	db.log = db.cfg.logger
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)

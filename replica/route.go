@@ -126,7 +126,7 @@ const (
 // With a tracer, route runs again inside routeTraced, which reports each
 // decision, node tried, wait and fallback (trace.go).
 func (db *DB) route(ctx context.Context, query string, in decisionInput, when capture, fn runFn) error {
-	if db.cfg.tracer != nil && !entered(ctx) {
+	if db.traced && !entered(ctx) {
 		return db.routeTraced(ctx, query, in, when, fn)
 	}
 	v := db.view.Load()
@@ -136,8 +136,7 @@ func (db *DB) route(ctx context.Context, query string, in decisionInput, when ca
 	if o == nil {
 		// No session, token or hint: the common cases, kept short.
 		d := decide(in)
-		causal := d.target == toReplica && db.causal.on && (c == callStatement || c == callBegin)
-		if db.cfg.tracer != nil && !causal {
+		if db.traced && !(d.target == toReplica && db.causal.on && (c == callStatement || c == callBegin)) {
 			ctx = db.traceDecided(ctx, v, in, d) // readCausal decides anew
 		}
 		switch {
@@ -150,7 +149,7 @@ func (db *DB) route(ctx context.Context, query string, in decisionInput, when ca
 				return nil
 			}
 			return db.readAfter(ctx, v, in, d, n, err, when, fn)
-		case causal:
+		case d.target == toReplica && db.causal.on && (c == callStatement || c == callBegin):
 			return db.readCausal(ctx, v, in, d, when, fn)
 		case d.target == toReplica:
 			return db.read(ctx, v, in, d, nil, nil, when, fn)
@@ -183,7 +182,7 @@ func (db *DB) route(ctx context.Context, query string, in decisionInput, when ca
 		r.s, _ = o.Session.(*consistency.Session) // a write records its position there
 	}
 	d := decide(in)
-	if db.cfg.tracer != nil {
+	if db.traced {
 		ctx = db.traceDecided(ctx, v, in, d)
 	}
 	return db.carryOut(ctx, v, in, d, o, r, when, fn)
@@ -297,7 +296,7 @@ func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, 
 	if err == nil {
 		return served, nil
 	}
-	if db.cfg.tracer != nil {
+	if db.traced {
 		a.last = n
 	}
 	return db.afterFailure(ctx, n, err, a)
@@ -317,7 +316,7 @@ func (db *DB) afterFailure(ctx context.Context, n *node, err error, a *attempt) 
 	}
 	a.note(n, err)
 	db.log.Debug("replica: read failed on a node; trying the next", "node", n.name)
-	if db.cfg.tracer != nil {
+	if db.traced {
 		db.traceFallback(ctx, CauseNodeFailed, n, err)
 	}
 	return moveOn, err
@@ -367,7 +366,7 @@ func (db *DB) afterReplicas(ctx context.Context, v *view, in decisionInput, o *q
 		return err
 	case asWrite:
 		in.refused = true
-		if db.cfg.tracer != nil {
+		if db.traced {
 			db.traceFallback(ctx, CauseRefusedAsWrite, a.last, err)
 		}
 		return db.carryOut(ctx, v, in, decide(in), o, r, when, fn)
@@ -378,7 +377,7 @@ func (db *DB) afterReplicas(ctx context.Context, v *view, in decisionInput, o *q
 		}
 		return fmt.Errorf("%w: no replica applied the session's writes within %v", consistency.ErrNotReplicated, r.pol.Wait)
 	}
-	if db.cfg.tracer != nil {
+	if db.traced {
 		switch {
 		case out == primaryOnly:
 			db.traceFallback(ctx, CausePrimaryOnly, a.last, err)
@@ -461,7 +460,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 				if out, err := tryAt(j, consistency.Token{}); out != moveOn {
 					return out, err
 				}
-			} else if n.name == p && usable(j) && db.cfg.tracer != nil {
+			} else if n.name == p && usable(j) && db.traced {
 				db.traceFallback(ctx, CauseLacksToken, n, nil)
 			}
 		}
@@ -487,7 +486,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 			if out, err := tryAt(j, raise); out != moveOn {
 				return out, err
 			}
-		} else if usable(j) && db.cfg.tracer != nil {
+		} else if usable(j) && db.traced {
 			db.traceFallback(ctx, CauseLacksToken, v.rnodes[j], nil)
 		}
 	}
@@ -598,7 +597,7 @@ func (db *DB) callWith(ctx context.Context, n *node, fn runFn, q querier) error 
 	if err != nil {
 		err = redact.Error(err)
 	}
-	if db.cfg.tracer != nil {
+	if db.traced {
 		db.traceTry(ctx, n, err)
 	}
 	return err
@@ -624,7 +623,7 @@ func (db *DB) onOwnConn(ctx context.Context, n *node, fn runFn, discard bool, do
 	conn, err := n.db.Conn(ctx)
 	if err != nil {
 		err = redact.Error(err)
-		if db.cfg.tracer != nil {
+		if db.traced {
 			db.traceTry(ctx, n, err)
 		}
 		return false, err
@@ -639,12 +638,12 @@ func (db *DB) onOwnConn(ctx context.Context, n *node, fn runFn, discard bool, do
 		cancel()
 		conn.Close()
 		err = redact.Error(err)
-		if db.cfg.tracer != nil {
+		if db.traced {
 			db.traceTry(ctx, n, err)
 		}
 		return true, err
 	}
-	if db.cfg.tracer != nil {
+	if db.traced {
 		db.traceTry(ctx, n, nil)
 	}
 	db.afterRows(conn, stop, cancel, done)

@@ -367,7 +367,7 @@ func (db *DB) traceFallback(ctx context.Context, c Cause, n *node, err error) {
 
 // wait is waitFor, traced.
 func (db *DB) wait(ctx context.Context, n *node, need consistency.Token, d time.Duration) bool {
-	if db.cfg.tracer == nil {
+	if !db.traced {
 		return db.waitFor(ctx, n, need, d)
 	}
 	start := time.Now()
