@@ -44,9 +44,9 @@ type DB struct {
 	limited bool
 	// traced is set when a Tracer is (WithTracer): route reports to it.
 	traced bool
-	closed  atomic.Bool
-	log     *slog.Logger
-	cfg     config
+	closed atomic.Bool
+	log    *slog.Logger
+	cfg    config
 
 	funcs funcLearner        // catalog lookups of functions (functions.go)
 	stmts stmtClasses        // what PrepareContext's statements are (stmts.go)
