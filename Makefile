@@ -20,9 +20,9 @@ deps: servers
 servers:
 	@scripts/install-deps.sh
 
-# Every test with -race, the main module's and examples/ecosystem's side by side (a
-# module of its own: sqlx, GORM, bun, ent, goose, otelsql, sqlc over
-# SQLDB), against real PostgreSQL and MariaDB clusters (and
+# Every test with -race, the main module's, examples/ecosystem's (a module
+# of its own: sqlx, GORM, bun, ent, goose, otelsql, sqlc over SQLDB) and
+# otel's (OpenTelemetry tracing and metrics) side by side, against real PostgreSQL and MariaDB clusters (and
 # Oracle MySQL when scripts/fetch-mysql.sh could fetch it) that the tests
 # start and stop themselves; a PostgreSQL or MariaDB server that cannot start
 # fails the run. The run gets a directory of its own (scripts/with-run-dir.sh)
@@ -34,6 +34,7 @@ servers:
 test: deps
 	$(GO) vet $(PKGS)
 	cd examples/ecosystem && $(GO) vet ./...
+	cd otel && $(GO) vet ./...
 	SQLREPLICA_REQUIRE_SERVERS=1 GO=$(GO) PKGS='$(PKGS)' scripts/with-run-dir.sh scripts/test-modules.sh
 
 # A throwaway PostgreSQL cluster and the demo program.

@@ -171,6 +171,9 @@ func (db *DB) settleWriter(ctx context.Context, n *node, need consistency.Token)
 func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decision, when capture, fn runFn) error {
 	if need, ok := db.causal.settled(); ok && !d.isolate && !db.limited {
 		if n := len(v.readers); n > 0 {
+			if db.traced {
+				ctx = db.traceDecided(ctx, v, in, d)
+			}
 			start := db.pick(v.readers)
 			for i := 0; i < n; i++ {
 				j := start + i
@@ -179,13 +182,16 @@ func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decis
 				}
 				nd := v.rnodes[j]
 				if need != nil && !applied(v.snap, nd.idx, *need) {
+					if db.traced {
+						db.traceFallback(ctx, CauseLacksToken, nd, nil)
+					}
 					continue
 				}
 				err := db.call(ctx, nd, fn)
 				if err == nil {
 					return nil
 				}
-				a := attempt{}
+				a := attempt{last: nd}
 				if out, err := db.afterFailure(ctx, nd, err, &a); out != moveOn {
 					return db.afterReplicas(ctx, v, in, nil, nil, when, fn, &a, out, err)
 				}
@@ -196,7 +202,11 @@ func (db *DB) readCausal(ctx context.Context, v *view, in decisionInput, d decis
 	r := readState{consistent: true, pol: db.policy(nil)}
 	r.tok, in.inProgress, in.unsure = db.causalNeed(ctx, v)
 	in.replicaOnly = r.pol.ReplicaOnly
-	return db.carryOut(ctx, v, in, decide(in), nil, &r, when, fn)
+	d = decide(in)
+	if db.traced {
+		ctx = db.traceDecided(ctx, v, in, d)
+	}
+	return db.carryOut(ctx, v, in, d, nil, &r, when, fn)
 }
 
 // causalRead adds the DB's writes to what a read with values in its context

@@ -358,7 +358,7 @@ func TestCausalReadAllocatesNoMoreThanAPlainRead(t *testing.T) {
 	ctx := context.Background()
 	allocs := func(db *DB) float64 {
 		return testing.AllocsPerRun(500, func() {
-			if err := db.route(ctx, db.classOf(callStatement, q), captureLater, noop); err != nil {
+			if err := db.route(ctx, q, db.classOf(callStatement, q), captureLater, noop); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -42,9 +42,11 @@ type DB struct {
 	countInFlight bool
 	// limited is set when MaxLag or MaxLagBytes limit which replicas serve.
 	limited bool
-	closed  atomic.Bool
-	log     *slog.Logger
-	cfg     config
+	// traced is set when a Tracer is (WithTracer): route reports to it.
+	traced bool
+	closed atomic.Bool
+	log    *slog.Logger
+	cfg    config
 
 	funcs funcLearner        // catalog lookups of functions (functions.go)
 	stmts stmtClasses        // what PrepareContext's statements are (stmts.go)
@@ -143,6 +145,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	db.countInFlight = router.UsesInFlight(db.balancer)
 	db.limited = db.cfg.maxLag > 0 || db.cfg.maxLagBytes > 0
+	db.traced = db.cfg.tracer != nil
 	db.log = db.cfg.logger
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
@@ -179,6 +182,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	}
 	hc := db.cfg.check
 	hc.Dialect = db.Dialect
+	hc.OnEvent = eventsTo(hc.OnEvent, db.cfg.tracer)
 	hc.OnSnapshot = func(s *health.Snapshot) {
 		db.buildView(s)
 		db.watchWriter(s)

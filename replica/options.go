@@ -48,6 +48,8 @@ type config struct {
 	// writerWeight, when positive, lets the writer of a multi-primary
 	// topology serve reads with that weight (WriterReads).
 	writerWeight int
+	tracer       Tracer     // WithTracer; nil: none
+	steps        StepTracer // tracer, when it is one
 	// ownsCheckPools is set by Open, which made checkPools: Close closes them.
 	ownsCheckPools bool
 }

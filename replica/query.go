@@ -23,7 +23,7 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 		return nil, ErrClosed
 	}
 	var res sql.Result
-	err := db.route(ctx, db.classOf(callStatement, query), captureNow, func(ctx context.Context, _ *node, q querier) (err error) {
+	err := db.route(ctx, query, db.classOf(callStatement, query), captureNow, func(ctx context.Context, _ *node, q querier) (err error) {
 		res, err = q.ExecContext(ctx, query, args...)
 		return err
 	})
@@ -44,7 +44,7 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		return nil, ErrClosed
 	}
 	var rows *sql.Rows
-	err := db.route(ctx, db.classOf(callStatement, query), captureLater, func(ctx context.Context, _ *node, q querier) (err error) {
+	err := db.route(ctx, query, db.classOf(callStatement, query), captureLater, func(ctx context.Context, _ *node, q querier) (err error) {
 		rows, err = q.QueryContext(ctx, query, args...)
 		return err
 	})
@@ -68,7 +68,7 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		return errrow.Row(ErrClosed)
 	}
 	var row *sql.Row
-	err := db.route(ctx, db.classOf(callStatement, query), captureLater, func(ctx context.Context, _ *node, q querier) error {
+	err := db.route(ctx, query, db.classOf(callStatement, query), captureLater, func(ctx context.Context, _ *node, q querier) error {
 		row = q.QueryRowContext(ctx, query, args...)
 		return row.Err()
 	})

@@ -139,7 +139,14 @@ const (
 // route is every entry point's way in: it completes the decision's input
 // (the statement's caller and class, given) from the context and the routing
 // view, decides where the statement goes (see decide), and runs fn there.
-func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runFn) error {
+// query, the statement's text (empty for BeginTx and Conn), is for the
+// tracer (see WithTracer).
+// With a tracer, route runs again inside routeTraced, which reports each
+// decision, node tried, wait and fallback (trace.go).
+func (db *DB) route(ctx context.Context, query string, in decisionInput, when capture, fn runFn) error {
+	if db.traced && !entered(ctx) {
+		return db.routeTraced(ctx, query, in, when, fn)
+	}
 	v := db.view.Load()
 	c := in.caller
 	in.replicas, in.split, in.multiPrimary = len(db.replicas) > 0, v.split, v.multi
@@ -147,6 +154,9 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 	if o == nil {
 		// No session, token or hint: the common cases, kept short.
 		d := decide(in)
+		if db.traced && !(d.target == toReplica && db.causal.on && (c == callStatement || c == callBegin)) {
+			ctx = db.traceDecided(ctx, v, in, d) // readCausal decides anew
+		}
 		switch {
 		case d.target == toReplica && !d.isolate && !db.limited && len(v.readers) > 0 && !db.causal.on:
 			// The balancer's pick serves it; the rest of read only when it
@@ -189,7 +199,11 @@ func (db *DB) route(ctx context.Context, in decisionInput, when capture, fn runF
 	} else if in.mayWrite() {
 		r.s, _ = o.Session.(*consistency.Session) // a write records its position there
 	}
-	return db.carryOut(ctx, v, in, decide(in), o, r, when, fn)
+	d := decide(in)
+	if db.traced {
+		ctx = db.traceDecided(ctx, v, in, d)
+	}
+	return db.carryOut(ctx, v, in, d, o, r, when, fn)
 }
 
 // readState is what a statement's context says beyond its hint.
@@ -267,6 +281,7 @@ func (db *DB) pick(c []router.Candidate) int {
 // attempt is a read's progress over the nodes it tried.
 type attempt struct {
 	failed  []error // a NodeError per node that could not serve
+	last    *node   // the node tried last, when traced
 	isolate bool    // run on a connection of its own, closed if the statement fails
 	byFn    bool    // fn isolates the statement itself (captureByFn)
 }
@@ -299,6 +314,9 @@ func (db *DB) try(ctx context.Context, n *node, fn runFn, a *attempt) (outcome, 
 	if err == nil {
 		return served, nil
 	}
+	if db.traced {
+		a.last = n
+	}
 	return db.afterFailure(ctx, n, err, a)
 }
 
@@ -316,6 +334,9 @@ func (db *DB) afterFailure(ctx context.Context, n *node, err error, a *attempt) 
 	}
 	a.note(n, err)
 	db.log.Debug("replica: read failed on a node; trying the next", "node", n.name)
+	if db.traced {
+		db.traceFallback(ctx, CauseNodeFailed, n, err)
+	}
 	return moveOn, err
 }
 
@@ -347,7 +368,7 @@ func (db *DB) read(ctx context.Context, v *view, in decisionInput, d decision, o
 // readAfter goes on with a read without a session, token or lag limit
 // whose first replica, n, failed with err.
 func (db *DB) readAfter(ctx context.Context, v *view, in decisionInput, d decision, n *node, err error, when capture, fn runFn) error {
-	a := attempt{isolate: d.isolate, byFn: when == captureByFn}
+	a := attempt{isolate: d.isolate, byFn: when == captureByFn, last: n}
 	out, err := db.afterFailure(ctx, n, err, &a)
 	if out == moveOn {
 		out, err = db.readAny(ctx, v, nil, fn, &a, n)
@@ -363,6 +384,9 @@ func (db *DB) afterReplicas(ctx context.Context, v *view, in decisionInput, o *q
 		return err
 	case asWrite:
 		in.refused = true
+		if db.traced {
+			db.traceFallback(ctx, CauseRefusedAsWrite, a.last, err)
+		}
 		return db.carryOut(ctx, v, in, decide(in), o, r, when, fn)
 	}
 	if r != nil && r.consistent && r.pol.ReplicaOnly {
@@ -370,6 +394,16 @@ func (db *DB) afterReplicas(ctx context.Context, v *view, in decisionInput, o *q
 			return err
 		}
 		return fmt.Errorf("%w: no replica applied the session's writes within %v", consistency.ErrNotReplicated, r.pol.Wait)
+	}
+	if db.traced {
+		switch {
+		case out == primaryOnly:
+			db.traceFallback(ctx, CausePrimaryOnly, a.last, err)
+		case r != nil && r.consistent && len(a.failed) == 0:
+			db.traceFallback(ctx, CauseNotReplicated, nil, nil)
+		default:
+			db.traceFallback(ctx, CauseNoReplica, nil, nil)
+		}
 	}
 	return db.readPrimary(ctx, v, r.session(), fn, a)
 }
@@ -445,6 +479,8 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 				if out, err := tryAt(j, consistency.Token{}); out != moveOn {
 					return out, err
 				}
+			} else if n.name == p && usable(j) && db.traced {
+				db.traceFallback(ctx, CauseLacksToken, n, nil)
 			}
 		}
 	}
@@ -469,6 +505,8 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 			if out, err := tryAt(j, raise); out != moveOn {
 				return out, err
 			}
+		} else if usable(j) && db.traced {
+			db.traceFallback(ctx, CauseLacksToken, v.rnodes[j], nil)
 		}
 	}
 	// 3. The most advanced replica, given a bounded time.
@@ -483,7 +521,7 @@ func (db *DB) readConsistent(ctx context.Context, v *view, o *queryOpts, r *read
 			best, bestBehind = j, behind
 		}
 	}
-	if best >= 0 && r.pol.Wait > 0 && db.waitFor(ctx, v.rnodes[best], target, r.pol.Wait) {
+	if best >= 0 && r.pol.Wait > 0 && db.wait(ctx, v.rnodes[best], target, r.pol.Wait) {
 		return tryAt(best, raise)
 	}
 	return moveOn, nil
@@ -601,9 +639,12 @@ func (db *DB) callWith(ctx context.Context, n *node, fn runFn, q querier) error 
 		n.inFlight.Add(-1)
 	}
 	if err != nil {
-		return redact.Error(err)
+		err = redact.Error(err)
 	}
-	return nil
+	if db.traced {
+		db.traceTry(ctx, n, err)
+	}
+	return err
 }
 
 // callIsolated runs fn on a connection of n's taken for it alone. If fn
@@ -625,7 +666,11 @@ func (db *DB) callIsolated(ctx context.Context, n *node, fn runFn) error {
 func (db *DB) onOwnConn(ctx context.Context, n *node, fn runFn, discard bool, done func(time.Time)) (sent bool, err error) {
 	conn, err := n.db.Conn(ctx)
 	if err != nil {
-		return false, redact.Error(err)
+		err = redact.Error(err)
+		if db.traced {
+			db.traceTry(ctx, n, err)
+		}
+		return false, err
 	}
 	qctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(db.life, cancel) // Close ends the rows, so the wait in afterRows ends
@@ -636,7 +681,14 @@ func (db *DB) onOwnConn(ctx context.Context, n *node, fn runFn, discard bool, do
 		stop()
 		cancel()
 		conn.Close()
-		return true, redact.Error(err)
+		err = redact.Error(err)
+		if db.traced {
+			db.traceTry(ctx, n, err)
+		}
+		return true, err
+	}
+	if db.traced {
+		db.traceTry(ctx, n, nil)
 	}
 	db.afterRows(conn, stop, cancel, done)
 	return true, nil

@@ -40,7 +40,7 @@ func BenchmarkRoutingOnly(b *testing.B) {
 		b.Run("Stmt="+q.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := db.route(ctx, db.classOf(callStatement, q.sql), captureLater, noop); err != nil {
+				if err := db.route(ctx, q.sql, db.classOf(callStatement, q.sql), captureLater, noop); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -79,7 +79,7 @@ func BenchmarkRoutingOnlyCausalReads(b *testing.B) {
 	b.Run("Stmt=Read", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := db.route(ctx, db.classOf(callStatement, read), captureLater, noop); err != nil {
+			if err := db.route(ctx, read, db.classOf(callStatement, read), captureLater, noop); err != nil {
 				b.Fatal(err)
 			}
 		}

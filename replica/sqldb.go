@@ -220,7 +220,7 @@ func (c *DriverConn) ExecContext(ctx context.Context, query string, args []drive
 		return nil, errConnBusy
 	}
 	var res driver.Result
-	err := db.route(ctx, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
+	err := db.route(ctx, query, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
 		return retryBad(func() error { return c.execOn(ctx, n, q, query, args, &res) })
 	})
 	return res, err
@@ -282,7 +282,7 @@ func (c *DriverConn) QueryContext(ctx context.Context, query string, args []driv
 		return nil, errConnBusy
 	}
 	var out *rows
-	err := db.route(ctx, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
+	err := db.route(ctx, query, db.classOf(callStatement, query), captureByFn, func(ctx context.Context, n *node, q querier) error {
 		return retryBad(func() error { return c.queryOn(ctx, n, q, query, args, &out) })
 	})
 	if err != nil {
@@ -445,7 +445,7 @@ func (c *DriverConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 		db.Dialect() != router.MySQL && db.Dialect() != router.MariaDB {
 		in.serializableOnPG = true
 	}
-	err := db.route(ctx, in, captureByFn, func(ctx context.Context, n *node, q querier) error {
+	err := db.route(ctx, "", in, captureByFn, func(ctx context.Context, n *node, q querier) error {
 		return retryBad(func() error {
 			r, err := borrow(ctx, n)
 			if err != nil {
@@ -532,7 +532,7 @@ func (c *DriverConn) Primary(ctx context.Context) (driver.Conn, error) {
 		return nil, errConnBusy
 	}
 	if c.pin.sc == nil {
-		err := db.route(ctx, decisionInput{caller: callConn, class: router.Write}, captureNone, func(ctx context.Context, n *node, _ querier) error {
+		err := db.route(ctx, "", decisionInput{caller: callConn, class: router.Write}, captureNone, func(ctx context.Context, n *node, _ querier) error {
 			r, err := borrow(ctx, n)
 			if err != nil {
 				return err

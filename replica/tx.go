@@ -54,7 +54,7 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		in.serializableOnPG = true
 	}
 	var t *Tx
-	err := db.route(ctx, in, captureNone, func(qctx context.Context, n *node, q querier) error {
+	err := db.route(ctx, "", in, captureNone, func(qctx context.Context, n *node, q querier) error {
 		o := opts
 		if read && (o == nil || !o.ReadOnly) {
 			ro := sql.TxOptions{ReadOnly: true}
