@@ -2,8 +2,8 @@ package replica_test
 
 import (
 	"context"
-	"errors"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
