@@ -16,9 +16,16 @@ import (
 	"github.com/sqlreplica/sqlreplica/replica"
 )
 
-// The Galera tests on the shared cluster do not run in parallel with each
-// other: TestGaleraDesync and TestGaleraNodeCutFromTheQuorumGetsNoTraffic
-// take a node out of rotation for a while.
+// TestGaleraSharedCluster runs the tests of the shared Galera cluster one
+// after the other (desync and the quorum cut take a node out of rotation
+// for a while), in parallel with the package's other tests.
+func TestGaleraSharedCluster(t *testing.T) {
+	t.Parallel() // the shared Galera cluster is only these tests'
+	t.Run("Routing", testGaleraRouting)
+	t.Run("StatusAndAudit", testGaleraStatusAndAudit)
+	t.Run("Desync", testGaleraDesync)
+	t.Run("NodeCutFromTheQuorumGetsNoTraffic", testGaleraNodeCutFromTheQuorumGetsNoTraffic)
+}
 
 // galeraTable creates a table for a test on a Galera cluster: k the key, w
 // the server_id of the node that ran the insert.
@@ -30,12 +37,12 @@ func galeraTable(t *testing.T, db *replica.DB, prefix string) string {
 	return table
 }
 
-// TestGaleraRouting opens a DB over a real 3-node Galera cluster with no
+// testGaleraRouting opens a DB over a real 3-node Galera cluster with no
 // Galera-specific option: it is detected, there is no split brain, every
 // write goes to the one writer (node1, the node given as primary), and
 // 1,000 session write → immediate read pairs read nothing stale, most of
 // them on the other nodes.
-func TestGaleraRouting(t *testing.T) {
+func testGaleraRouting(t *testing.T) {
 	c := clusters.Get(t, testcluster.Galera)
 	db := openCluster(t, c, replica.CheckInterval(200*time.Millisecond))
 	id := newIdentity(c)
@@ -128,10 +135,10 @@ func TestGaleraRouting(t *testing.T) {
 	}
 }
 
-// TestGaleraStatusAndAudit checks the Galera state each node reports, the
+// testGaleraStatusAndAudit checks the Galera state each node reports, the
 // event a DB sends when it first sees a Galera node, and that the audit of
 // a well-configured 3-node cluster flags none of the Galera settings.
-func TestGaleraStatusAndAudit(t *testing.T) {
+func testGaleraStatusAndAudit(t *testing.T) {
 	c := clusters.Get(t, testcluster.Galera)
 	events := make(chan health.Event, 64)
 	db := openCluster(t, c, replica.CheckInterval(200*time.Millisecond), replica.OnEvent(func(e health.Event) {
@@ -182,9 +189,9 @@ func TestGaleraStatusAndAudit(t *testing.T) {
 	require.True(t, found, "wsrep_sync_wait set globally not flagged: %+v", findings)
 }
 
-// TestGaleraDesync desyncs a reading node: it leaves rotation (no read
+// testGaleraDesync desyncs a reading node: it leaves rotation (no read
 // reaches it, an event says so) and comes back once Synced.
-func TestGaleraDesync(t *testing.T) {
+func testGaleraDesync(t *testing.T) {
 	c := clusters.Get(t, testcluster.Galera)
 	db := openCluster(t, c, replica.CheckInterval(100*time.Millisecond), replica.Hysteresis(1, 1))
 	id := newIdentity(c)
@@ -217,11 +224,11 @@ func TestGaleraDesync(t *testing.T) {
 	require.True(t, back, "no read reached the node once Synced again")
 }
 
-// TestGaleraNodeCutFromTheQuorumGetsNoTraffic cuts a reading node off the
+// testGaleraNodeCutFromTheQuorumGetsNoTraffic cuts a reading node off the
 // cluster (gmcast.isolate: it is alone in a non-Primary component, the
 // other two keep the quorum): it leaves rotation, no read reaches it and
 // writes stay on the writer; once let back in and Synced, it serves again.
-func TestGaleraNodeCutFromTheQuorumGetsNoTraffic(t *testing.T) {
+func testGaleraNodeCutFromTheQuorumGetsNoTraffic(t *testing.T) {
 	c := clusters.Get(t, testcluster.Galera)
 	db := openCluster(t, c, replica.CheckInterval(100*time.Millisecond), replica.Hysteresis(1, 1))
 	id := newIdentity(c)
@@ -263,6 +270,7 @@ func TestGaleraNodeCutFromTheQuorumGetsNoTraffic(t *testing.T) {
 // under concurrent session writes and reads: writes move to another node
 // (the time is logged), no acknowledged write is lost, no read fails.
 func TestGaleraWriterKilled(t *testing.T) {
+	t.Parallel() // its cluster is its own
 	c := testcluster.Start(t, testcluster.Galera, testcluster.Options{Replicas: 2})
 	// Until Galera's view change drops the killed node (evs.suspect_timeout,
 	// 5 s by default), the other nodes cannot prove a session's write

@@ -22,6 +22,7 @@ import (
 // its read to a node that has the write, and the broken replication is
 // reported in Status and by health.Audit.
 func TestMasterMasterPair(t *testing.T) {
+	t.Parallel() // its cluster is its own
 	c := testcluster.Start(t, testcluster.MasterMaster, testcluster.Options{})
 	db := openCluster(t, c, replica.MultiPrimary(), replica.CheckInterval(100*time.Millisecond), replica.CheckTimeout(500*time.Millisecond))
 	id := newIdentity(c)

@@ -18,6 +18,7 @@ import (
 // cluster, in an order that leaves the destructive step (a second Primary
 // component) for last.
 func TestReview3Galera(t *testing.T) {
+	t.Parallel() // its cluster is its own
 	c := testcluster.Start(t, testcluster.Galera, testcluster.Options{Replicas: 2})
 	db := openCluster(t, c, replica.CheckInterval(100*time.Millisecond), replica.Hysteresis(1, 1))
 	id := newIdentity(c)

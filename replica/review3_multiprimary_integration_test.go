@@ -19,6 +19,7 @@ import (
 // statement, a transaction, a read-only-declared function that writes) must
 // write on the writer only.
 func TestReview3MasterMasterWritesOnlyOnTheWriter(t *testing.T) {
+	t.Parallel() // its cluster is its own
 	c := testcluster.Start(t, testcluster.MasterMaster, testcluster.Options{})
 	db := openCluster(t, c, replica.MultiPrimary(), replica.CheckInterval(100*time.Millisecond))
 	id := newIdentity(c)

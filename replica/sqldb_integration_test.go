@@ -33,6 +33,7 @@ func sqldbCtx(t *testing.T) context.Context {
 // read-write transactions to the primary, and is one value closed with the
 // DB.
 func TestSQLDBRoutesEveryStatement(t *testing.T) {
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -118,6 +119,7 @@ func TestSQLDBRoutesEveryStatement(t *testing.T) {
 // temporary table, a setting, an advisory lock). When the Conn is closed, a
 // real connection whose session state was changed is closed, not pooled.
 func TestSQLDBConnKeepsSessionState(t *testing.T) {
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -221,6 +223,7 @@ func TestSQLDBConnKeepsSessionState(t *testing.T) {
 // statement of the routing *sql.DB: Exec, INSERT … RETURNING, a prepared
 // statement, a transaction's commit, a Conn; next to a replica 1.5 s late.
 func TestSQLDBReadYourWrites(t *testing.T) {
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -321,6 +324,7 @@ func TestSQLDBReadYourWrites(t *testing.T) {
 // reach the driver untouched (pgx.NamedArgs, a query exec mode, a
 // driver.Valuer).
 func TestSQLDBBehavesLikeAPlainDB(t *testing.T) {
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -425,6 +429,7 @@ func (v valuer) Value() (driver.Value, error) { return v.s, nil }
 // concurrent readers through both faces all finish: nothing holds a
 // connection while it waits for another of the same pool.
 func TestSQLDBOnSaturatedPools(t *testing.T) {
+	t.Parallel() // it only adds tables to the clusters it shares
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
