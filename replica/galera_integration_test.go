@@ -212,16 +212,24 @@ func testGaleraDesync(t *testing.T) {
 	}
 
 	require.NoError(t, c.Desync(ctx, target, false))
-	deadline := time.Now().Add(10 * time.Second)
-	for !db.CheckNow(ctx).Nodes[2].Healthy {
-		require.True(t, time.Now().Before(deadline), "the node did not come back")
+	requireServesAgain(t, ctx, db, id, 2, "once Synced again")
+}
+
+// requireServesAgain waits until node i is back in rotation and a read
+// reaches it.
+func requireServesAgain(t *testing.T, ctx context.Context, db *replica.DB, id *identity, i int, when string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !db.CheckNow(ctx).Nodes[i].Healthy {
+		require.True(t, time.Now().Before(deadline), "the node did not come back "+when)
 		time.Sleep(50 * time.Millisecond)
 	}
+	name := db.Status().Nodes[i].Name
 	back := false
-	for i := 0; i < 50 && !back; i++ {
-		back = id.who(t, ctx, db, "") == target.Name
+	for j := 0; j < 50 && !back; j++ {
+		back = id.who(t, ctx, db, "") == id.c.Servers()[i].Name
 	}
-	require.True(t, back, "no read reached the node once Synced again")
+	require.True(t, back, "no read reached %s %s", name, when)
 }
 
 // testGaleraNodeCutFromTheQuorumGetsNoTraffic cuts a reading node off the
@@ -254,16 +262,7 @@ func testGaleraNodeCutFromTheQuorumGetsNoTraffic(t *testing.T) {
 	}
 
 	require.NoError(t, c.Isolate(ctx, target, false))
-	deadline := time.Now().Add(15 * time.Second)
-	for !db.CheckNow(ctx).Nodes[2].Healthy {
-		require.True(t, time.Now().Before(deadline), "the node did not come back")
-		time.Sleep(50 * time.Millisecond)
-	}
-	back := false
-	for i := 0; i < 50 && !back; i++ {
-		back = id.who(t, ctx, db, "") == target.Name
-	}
-	require.True(t, back, "no read reached the node once back in the quorum")
+	requireServesAgain(t, ctx, db, id, 2, "once back in the quorum")
 }
 
 // TestGaleraWriterKilled SIGKILLs the writer of a private Galera cluster
