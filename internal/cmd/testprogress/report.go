@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -161,12 +162,7 @@ func framing(s string) bool {
 // tick prints a progress note for each package that has been running for
 // at least r.every since it started or since its last note.
 func (r *reporter) tick(now time.Time) {
-	names := make([]string, 0, len(r.pkgs))
-	for name := range r.pkgs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(r.pkgs)) {
 		p := r.pkgs[name]
 		if now.Sub(p.lastNote) < r.every {
 			continue
@@ -215,12 +211,7 @@ func (r *reporter) short(pkg string) string {
 // finished (the stream was cut) counts as a failure. It reports whether
 // the run failed, and prints go test's final "FAIL" line if so.
 func (r *reporter) end() (failed bool) {
-	names := make([]string, 0, len(r.pkgs))
-	for name := range r.pkgs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(r.pkgs)) {
 		p := r.pkgs[name]
 		r.finish(name, p, "fail")
 		fmt.Fprintf(r.out, "FAIL\t%s\t[output ended before the package finished]\n", name)
