@@ -796,7 +796,7 @@ func values(args []driver.NamedValue) ([]driver.Value, error) {
 // place; an argument the driver removes gives a new slice.
 func checkArgs(dc driver.Conn, args []driver.NamedValue) ([]driver.NamedValue, error) {
 	nvc, _ := dc.(driver.NamedValueChecker)
-	removed := false
+	var kept []driver.NamedValue // nil until the driver removes an argument
 	for i := range args {
 		nv := &args[i]
 		err := driver.ErrSkip
@@ -805,31 +805,26 @@ func checkArgs(dc driver.Conn, args []driver.NamedValue) ([]driver.NamedValue, e
 		}
 		switch {
 		case err == nil:
-			continue
 		case errors.Is(err, driver.ErrRemoveArgument):
-			removed = true
+			if kept == nil {
+				kept = append(make([]driver.NamedValue, 0, len(args)), args[:i]...)
+			}
 			continue
 		case errors.Is(err, driver.ErrSkip):
 			v, err := driver.DefaultParameterConverter.ConvertValue(nv.Value)
-			if err == nil {
-				nv.Value = v
-				continue
+			if err != nil {
+				return nil, argError(nv, err)
 			}
-			return nil, argError(nv, err)
+			nv.Value = v
 		default:
 			return nil, argError(nv, err)
 		}
-	}
-	if !removed {
-		return args, nil
-	}
-	kept := make([]driver.NamedValue, 0, len(args))
-	for i := range args {
-		nv := args[i]
-		if nvc != nil && errors.Is(nvc.CheckNamedValue(&nv), driver.ErrRemoveArgument) {
-			continue
+		if kept != nil {
+			kept = append(kept, *nv)
 		}
-		kept = append(kept, nv)
+	}
+	if kept == nil {
+		return args, nil
 	}
 	return kept, nil
 }
