@@ -483,23 +483,30 @@ func (s *Server) waitReady(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	return s.poll(ctx, time.Second, "ready", db.PingContext)
+}
+
+// poll calls check every 50 ms, each call bounded by per, until it returns
+// nil, s's process exits, or ctx ends. what names the state awaited, and
+// check's last error says why s was not in it yet.
+func (s *Server) poll(ctx context.Context, per time.Duration, what string, check func(context.Context) error) error {
 	s.mu.Lock()
 	done := s.done
 	s.mu.Unlock()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := db.PingContext(pctx)
+		cctx, cancel := context.WithTimeout(ctx, per)
+		err := check(cctx)
 		cancel()
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("testcluster: %s exited during start-up:\n%s", s.Name, s.Log())
+			return fmt.Errorf("testcluster: %s exited while waiting to be %s:\n%s", s.Name, what, s.Log())
 		case <-ctx.Done():
-			return fmt.Errorf("testcluster: %s not ready: %w (last error: %v)\n%s", s.Name, ctx.Err(), err, s.Log())
+			return fmt.Errorf("testcluster: %s not %s: %w (last error: %v)\n%s", s.Name, what, ctx.Err(), err, s.Log())
 		case <-tick.C:
 		}
 	}

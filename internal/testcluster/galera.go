@@ -221,28 +221,14 @@ func (c *Cluster) waitWsrep(ctx context.Context, s *Server, what string, ok func
 		return err
 	}
 	defer db.Close()
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		m, err := wsrepStatus(qctx, db)
-		cancel()
-		if err == nil && ok(m) {
-			return nil
+	return s.poll(ctx, 2*time.Second, what, func(ctx context.Context) error {
+		m, err := wsrepStatus(ctx, db)
+		if err != nil || ok(m) {
+			return err
 		}
-		select {
-		case <-done:
-			return fmt.Errorf("testcluster: %s exited while waiting to be %s:\n%s", s.Name, what, s.Log())
-		case <-ctx.Done():
-			state := fmt.Sprintf("state=%s cluster=%s size=%s ready=%s", m["wsrep_local_state_comment"],
-				m["wsrep_cluster_status"], m["wsrep_cluster_size"], m["wsrep_ready"])
-			return fmt.Errorf("testcluster: %s not %s: %w (%s, last error: %v)\n%s", s.Name, what, ctx.Err(), state, err, s.Log())
-		case <-tick.C:
-		}
-	}
+		return fmt.Errorf("state=%s cluster=%s size=%s ready=%s", m["wsrep_local_state_comment"],
+			m["wsrep_cluster_status"], m["wsrep_cluster_size"], m["wsrep_ready"])
+	})
 }
 
 // errNotGalera is returned by the Galera helpers on other kinds of cluster.
@@ -253,16 +239,8 @@ var errNotGalera = errors.New("testcluster: not a Galera cluster")
 // with flow control; off, it catches up and is Synced again. Desync waits
 // for the state it asks for.
 func (c *Cluster) Desync(ctx context.Context, s *Server, on bool) error {
-	if c.Kind != Galera {
-		return errNotGalera
-	}
-	db, err := c.OpenAdmin(s)
-	if err != nil {
+	if err := c.galeraSet(ctx, s, "desync", "wsrep_desync="+onOff(on)); err != nil {
 		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL wsrep_desync=%s", onOff(on))); err != nil {
-		return fmt.Errorf("testcluster: desync %s: %w", s.Name, err)
 	}
 	if !on {
 		return c.WaitSynced(ctx, s)
@@ -276,20 +254,12 @@ func (c *Cluster) Desync(ctx context.Context, s *Server, on bool) error {
 // the quorum without it. Isolate waits until s and every other running node
 // see the change (back in: s is Synced again).
 func (c *Cluster) Isolate(ctx context.Context, s *Server, on bool) error {
-	if c.Kind != Galera {
-		return errNotGalera
-	}
-	db, err := c.OpenAdmin(s)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	v := 0
 	if on {
 		v = 1
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL wsrep_provider_options='gmcast.isolate=%d'", v)); err != nil {
-		return fmt.Errorf("testcluster: isolate %s: %w", s.Name, err)
+	if err := c.galeraSet(ctx, s, "isolate", fmt.Sprintf("wsrep_provider_options='gmcast.isolate=%d'", v)); err != nil {
+		return err
 	}
 	if !on {
 		if err := c.WaitSynced(ctx, s); err != nil {
@@ -330,6 +300,15 @@ func (c *Cluster) Isolate(ctx context.Context, s *Server, on bool) error {
 // clusters: a split brain, which is what a test may want to provoke.
 // Bootstrap waits until s is Synced in a Primary component.
 func (c *Cluster) Bootstrap(ctx context.Context, s *Server) error {
+	if err := c.galeraSet(ctx, s, "bootstrap", "wsrep_provider_options='pc.bootstrap=YES'"); err != nil {
+		return err
+	}
+	return c.WaitSynced(ctx, s)
+}
+
+// galeraSet runs SET GLOBAL setting on Galera node s, as the admin; what
+// names the helper in its error.
+func (c *Cluster) galeraSet(ctx context.Context, s *Server, what, setting string) error {
 	if c.Kind != Galera {
 		return errNotGalera
 	}
@@ -338,10 +317,10 @@ func (c *Cluster) Bootstrap(ctx context.Context, s *Server) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'"); err != nil {
-		return fmt.Errorf("testcluster: bootstrap %s: %w", s.Name, err)
+	if _, err := db.ExecContext(ctx, "SET GLOBAL "+setting); err != nil {
+		return fmt.Errorf("testcluster: %s %s: %w", what, s.Name, err)
 	}
-	return c.WaitSynced(ctx, s)
+	return nil
 }
 
 func onOff(on bool) string {
