@@ -195,6 +195,20 @@ func (c *Cluster) Stop() error {
 	return err
 }
 
+// launch makes a cluster of kind whose servers run as the user runAs, and
+// starts it with start; a cluster that fails to start is stopped.
+func launch(kind Kind, runAs string, opts Options, start func(*Cluster) error) (*Cluster, error) {
+	c, err := newCluster(kind, runAs, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(c); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
 func newCluster(kind Kind, runAs string, opts Options) (*Cluster, error) {
 	if opts.Replicas <= 0 {
 		opts.Replicas = 1

@@ -79,15 +79,7 @@ func StartGalera(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newCluster(Galera, "mysql", opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.startGalera(ctx, server, installer); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return launch(Galera, "mysql", opts, func(c *Cluster) error { return c.startGalera(ctx, server, installer) })
 }
 
 // installMariaDB makes a data directory with the shared users in the

@@ -50,15 +50,7 @@ func StartMariaDB(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newCluster(MariaDB, "mysql", opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.startMariaDB(ctx, server, installer); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return launch(MariaDB, "mysql", opts, func(c *Cluster) error { return c.startMariaDB(ctx, server, installer) })
 }
 
 func (c *Cluster) startMariaDB(ctx context.Context, server, installer string) error {

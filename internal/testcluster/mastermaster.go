@@ -25,15 +25,7 @@ func StartMasterMaster(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newCluster(MasterMaster, "mysql", opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.startMasterMaster(ctx, server, installer); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return launch(MasterMaster, "mysql", opts, func(c *Cluster) error { return c.startMasterMaster(ctx, server, installer) })
 }
 
 func (c *Cluster) startMasterMaster(ctx context.Context, server, installer string) error {

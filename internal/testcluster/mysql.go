@@ -54,15 +54,7 @@ func StartMySQL(ctx context.Context, opts Options) (*Cluster, error) {
 	if _, err := os.Stat(filepath.Join(root, "usr", "sbin", "mysqld")); err != nil {
 		return nil, fmt.Errorf("%w: no MySQL in %q (scripts/fetch-mysql.sh fetches it; it is best effort)", ErrUnavailable, root)
 	}
-	c, err := newCluster(MySQL, "mysql", opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.startMySQL(ctx, root); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return launch(MySQL, "mysql", opts, func(c *Cluster) error { return c.startMySQL(ctx, root) })
 }
 
 // mysqld returns the command line that runs MySQL's server through its own

@@ -27,15 +27,7 @@ func StartPostgres(ctx context.Context, opts Options) (*Cluster, error) {
 	if _, err := os.Stat(filepath.Join(bin, "postgres")); err != nil {
 		return nil, fmt.Errorf("%w: no PostgreSQL in %s", ErrUnavailable, bin)
 	}
-	c, err := newCluster(Postgres, "postgres", opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.startPostgres(ctx, bin); err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return c, nil
+	return launch(Postgres, "postgres", opts, func(c *Cluster) error { return c.startPostgres(ctx, bin) })
 }
 
 func (c *Cluster) startPostgres(ctx context.Context, bin string) error {
