@@ -287,7 +287,9 @@ func (c *conn) check(query string) error {
 	if c.s.readOnly && isWrite(query) {
 		return ErrReadOnly
 	}
-	c.s.last = query
+	if query != "" { // a ping is no statement
+		c.s.last = query
+	}
 	return nil
 }
 
