@@ -20,6 +20,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -527,13 +528,45 @@ func (s *Server) poll(ctx context.Context, per time.Duration, what string, check
 }
 
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
+//
+// It prefers a port below the kernel's ephemeral range: a server binds its
+// ports seconds after they are chosen (a Galera joiner its IST and SST ports
+// only when it joins), and a port of the ephemeral range may meanwhile be
+// taken by any outgoing connection on the machine, which a port below it
+// never is. Only when none is found there does it take an ephemeral one.
 func freePort() (int, error) {
+	low := ephemeralLow()
+	for range 50 {
+		port := portFloor + rand.IntN(low-portFloor)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// portFloor is the lowest port freePort picks: below it lie the ports
+// well-known services use.
+const portFloor = 10000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), or Linux's default when it cannot be read.
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > portFloor+1000 {
+				low = n
+			}
+		}
+	}
+	return low
 }
 
 func tail(b []byte, n int) []byte {
