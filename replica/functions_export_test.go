@@ -1,6 +1,10 @@
 package replica
 
-import "github.com/sqlreplica/sqlreplica/router"
+import (
+	"slices"
+
+	"github.com/sqlreplica/sqlreplica/router"
+)
 
 // FunctionVerdict reports what db has learnt of a function from the
 // primary's catalog: whether a lookup has settled, and whether it found the
@@ -10,6 +14,15 @@ func FunctionVerdict(db *DB, name string) (settled, readOnly bool) {
 	defer db.funcs.mu.Unlock()
 	v, ok := db.funcs.verdicts[name]
 	return ok && !v.pending, v.readOnly
+}
+
+// KnownWriter reports whether the last scan of the primary's catalog for
+// user functions that may write named name: the classifier then takes its
+// calls for writes without a lookup.
+func KnownWriter(db *DB, name string) bool {
+	db.funcs.mu.Lock()
+	defer db.funcs.mu.Unlock()
+	return slices.Contains(db.funcs.writers, name)
 }
 
 // WriterScans reports how many scans of the primary's catalog for user
