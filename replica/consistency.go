@@ -120,6 +120,12 @@ func (db *DB) primaryPosition(ctx context.Context, n *node, since time.Time) (co
 			return p, nil
 		}
 		pp.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			// The caller's context has ended: it gets its error, not
+			// whichever of that and the shared read's result the wait
+			// below would pick.
+			return consistency.Token{}, err
+		}
 		// The shared read is bounded by its own timeout and by Close, not by
 		// the first caller's context: one hurried caller must not fail the
 		// others. Each caller waits no longer than its own context allows.
