@@ -25,6 +25,10 @@ const defaultWait = time.Second
 // errNoPositions is returned by position reads on an unknown dialect.
 var errNoPositions = errors.New("replica: replication positions need a known dialect")
 
+// errNotReplaying is returned by a read of the replay position on a
+// PostgreSQL node that is not in recovery.
+var errNotReplaying = errors.New("replica: the node is not replaying WAL")
+
 // pgPosition reads where the primary's WAL insertion is: always past the
 // commit record of a committed write (pg_current_wal_lsn can be behind it
 // with synchronous_commit = off), with what identifies the cluster and the
@@ -202,51 +206,20 @@ func (db *DB) policy(o *queryOpts) consistency.Policy {
 	return p
 }
 
-// waitFor makes replica n wait up to d until it has applied need. It
-// reports whether it has.
+// waitFor makes node n wait up to d until it has applied need, and
+// reports whether it has. Every read waiting on n shares one read of its
+// position per poll interval (watch.go); a Galera node waits on the server
+// side instead (waitGalera).
 func (db *DB) waitFor(ctx context.Context, n *node, need consistency.Token, d time.Duration) bool {
-	if d <= 0 {
-		return false
+	if d <= 0 || need.IsZero() {
+		return false // as before: no dialect, nothing to wait for
 	}
-	ctx, cancel := context.WithTimeout(ctx, d+500*time.Millisecond)
-	defer cancel()
-	secs := d.Seconds()
-	switch need.Dialect() {
-	case router.PostgreSQL:
-		// No released PostgreSQL can wait for an LSN on the server side:
-		// poll the replay position.
-		want, _, _ := need.LSN()
-		deadline := time.Now().Add(d)
-		for {
-			var s *string
-			if err := n.db.QueryRowContext(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&s); err != nil || s == nil {
-				return false
-			}
-			if lsn, err := consistency.ParseLSN(*s); err == nil && lsn >= want {
-				return true
-			}
-			if time.Now().After(deadline) {
-				return false
-			}
-			select {
-			case <-ctx.Done():
-				return false
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	case router.MariaDB:
-		if db.isGalera(n) {
-			return waitGalera(ctx, n, need, d)
-		}
-		var r int
-		err := n.db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", need.GTID(), secs).Scan(&r)
-		return err == nil && r == 0 // -1: timed out
-	case router.MySQL:
-		var r int
-		err := n.db.QueryRowContext(ctx, "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)", need.GTID(), secs).Scan(&r)
-		return err == nil && r == 0 // 1: timed out
+	if need.Dialect() == router.MariaDB && db.isGalera(n) {
+		ctx, cancel := context.WithTimeout(ctx, d+500*time.Millisecond)
+		defer cancel()
+		return waitGalera(ctx, n, need, d)
 	}
-	return false
+	return db.watch(ctx, n, need, d)
 }
 
 // isGalera reports whether the last check found n to be a Galera node.
