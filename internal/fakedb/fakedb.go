@@ -45,6 +45,7 @@ type Server struct {
 	last        string     // last statement run
 	gen         int        // bumped by SetDown(true): older connections are broken
 	vars        map[string]string
+	onVars      func(query string) // see OnVars
 	answers     map[string]func(args []driver.NamedValue) (driver.Value, error)
 }
 
@@ -93,6 +94,16 @@ func (s *Server) Answer(prefix string, f func(args []driver.NamedValue) (driver.
 	s.answers[strings.ToLower(prefix)] = f
 }
 
+// OnVars makes f run before the server answers a "SHOW GLOBAL VARIABLES"
+// that [Server.SetVars] set up, with the statement (lower-case, spaces
+// collapsed); f may block, count, or change the variables with
+// [Server.SetVar], which the answer then shows. A nil f removes it.
+func (s *Server) OnVars(f func(query string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onVars = f
+}
+
 // special answers the statements SetVars and Answer set up; ok is false
 // for any other.
 func (c *conn) special(query string, args []driver.NamedValue) (r driver.Rows, ok bool, err error) {
@@ -114,6 +125,12 @@ func (c *conn) special(query string, args []driver.NamedValue) (r driver.Rows, o
 	var kv [][2]string
 	isVars := vars != nil && (strings.HasPrefix(lower, "show global variables") || strings.HasPrefix(lower, "show global status"))
 	isRepl := vars != nil && strings.HasPrefix(lower, "show replica status")
+	if hook := c.s.onVars; isVars && f == nil && hook != nil {
+		c.s.mu.Unlock()
+		hook(lower)
+		c.s.mu.Lock()
+		vars = c.s.vars
+	}
 	if isVars {
 		for k, v := range vars {
 			if strings.Contains(lower, "'"+k+"'") {
