@@ -4,7 +4,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: all deps servers test demo galera-demo cluster bench fuzz cover clean
+.PHONY: all deps servers test demo galera-demo cluster bench bench-real fuzz cover clean
 
 # Flags for `make cluster`, e.g. CLUSTER_FLAGS='-kind mariadb -replicas 1'.
 CLUSTER_FLAGS ?=
@@ -55,6 +55,16 @@ cluster: servers
 
 bench:
 	scripts/with-run-dir.sh $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The real-server benchmarks (internal/benchreal): 64 clients on plain pools
+# and through replica.DB, the position reads per write, and the replay
+# polls of reads waiting for a paused replica, on a throwaway PostgreSQL
+# primary with two replicas; queries counted by pg_stat_statements. Prints
+# go test's lines and a table, and draws docs/bench-real.png. About a minute.
+bench-real: servers
+	@mkdir -p docs
+	SQLREPLICA_REQUIRE_SERVERS=1 SQLREPLICA_BENCH_PNG=$(CURDIR)/docs/bench-real.png \
+		scripts/with-run-dir.sh $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./internal/benchreal
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 60s ./router

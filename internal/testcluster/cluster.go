@@ -83,6 +83,12 @@ type Options struct {
 	Delay time.Duration
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+	// PostgresConf holds extra postgresql.conf lines for every server of a
+	// PostgreSQL cluster (ignored by the other kinds), appended after the
+	// harness's own settings so that they win over them: for example
+	// "max_connections = 200" or "shared_preload_libraries =
+	// 'pg_stat_statements'". Empty: none.
+	PostgresConf string
 
 	runDir string // tests: the run directory instead of the process's
 }

@@ -52,7 +52,8 @@ max_connections = 60
 wal_receiver_status_interval = '1s'
 hot_standby_feedback = on
 log_min_messages = warning
-`, c.dir)); err != nil {
+%s
+`, c.dir, c.opts.PostgresConf)); err != nil {
 		return err
 	}
 	primary.args = []string{filepath.Join(bin, "postgres"), "-D", primary.Dir}

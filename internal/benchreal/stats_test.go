@@ -1,0 +1,164 @@
+package benchreal
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// queryCount is what one server ran between [benchEnv.reset] and
+// [benchEnv.counts], by pg_stat_statements, classified by the queries'
+// text.
+type queryCount struct {
+	stmt   int64 // everything else: the clients' statements
+	pos    int64 // position reads: the primary's insert position or a standby's replay position
+	replay int64 // of pos, the replay-position reads (pg_last_wal_replay_lsn)
+	probe  int64 // health probes (pg_is_in_recovery)
+}
+
+func (c queryCount) total() int64 { return c.stmt + c.pos + c.probe }
+
+// classify adds calls runs of query to c.
+func (c *queryCount) classify(query string, calls int64) {
+	switch {
+	case strings.Contains(query, "pg_is_in_recovery"):
+		c.probe += calls
+	case strings.Contains(query, "pg_last_wal_replay_lsn"):
+		c.pos += calls
+		c.replay += calls
+	case strings.Contains(query, "pg_current_wal_insert_lsn"):
+		c.pos += calls
+	default:
+		c.stmt += calls
+	}
+}
+
+// reset clears pg_stat_statements on every server.
+func (e *benchEnv) reset(b *testing.B) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, a := range e.admin {
+		if _, err := a.ExecContext(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+			b.Fatalf("%s: pg_stat_statements_reset: %v", e.c.Servers()[i].Name, err)
+		}
+	}
+}
+
+// counts returns what each server (primary first) ran since the last
+// reset, leaving out the queries on pg_stat_statements themselves.
+func (e *benchEnv) counts(b *testing.B) []queryCount {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := make([]queryCount, len(e.admin))
+	for i, a := range e.admin {
+		rows, err := a.QueryContext(ctx, "SELECT query, calls FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'")
+		if err != nil {
+			b.Fatalf("%s: pg_stat_statements: %v", e.c.Servers()[i].Name, err)
+		}
+		for rows.Next() {
+			var q string
+			var calls int64
+			if err := rows.Scan(&q, &calls); err != nil {
+				rows.Close()
+				b.Fatal(err)
+			}
+			out[i].classify(q, calls)
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+func sumTotal(cs []queryCount) int64 {
+	return sumOf(cs, queryCount.total)
+}
+
+func sumOf(cs []queryCount, f func(queryCount) int64) int64 {
+	var n int64
+	for _, c := range cs {
+		n += f(c)
+	}
+	return n
+}
+
+// percentile returns the p-th quantile of d (sorted in place).
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := int(p * float64(len(d)))
+	if i >= len(d) {
+		i = len(d) - 1
+	}
+	return d[i]
+}
+
+// result is one BenchmarkClients64 line's figures.
+type result struct {
+	Pools, Load      string
+	N                int
+	PerSec           float64
+	P50, P99         time.Duration
+	Primary, Replica float64 // queries per client statement, all kinds
+	Pos, Probe       float64 // position reads and health probes per client statement, every server
+}
+
+// resultSet keeps the last result of each benchmark line (the one with the
+// largest b.N).
+type resultSet struct {
+	mu sync.Mutex // guards m
+	m  map[string]result
+}
+
+func (s *resultSet) add(r result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]result{}
+	}
+	s.m[r.Pools+"/"+r.Load] = r
+}
+
+func (s *resultSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// get returns the result of pools and load, if any.
+func (s *resultSet) get(pools, load string) (result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.m[pools+"/"+load]
+	return r, ok
+}
+
+// print writes BenchmarkClients64's figures as a table.
+func (s *resultSet) print(w io.Writer) {
+	if s.len() == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n64 clients, PostgreSQL 15, primary + 2 replicas (queries per client statement, from pg_stat_statements)\n")
+	fmt.Fprintf(w, "%-6s %-8s %9s %9s %9s %9s %9s %7s %7s\n", "load", "pools", "stmts/s", "p50 µs", "p99 µs", "primary", "replicas", "pos", "probe")
+	for _, load := range []string{"read", "90-10"} {
+		for _, pools := range []string{"raw", "replica"} {
+			r, ok := s.get(pools, load)
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(w, "%-6s %-8s %9.0f %9d %9d %9.3f %9.3f %7.3f %7.4f\n", load, pools, r.PerSec,
+				r.P50.Microseconds(), r.P99.Microseconds(), r.Primary, r.Replica, r.Pos, r.Probe)
+		}
+	}
+}
