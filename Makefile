@@ -63,7 +63,7 @@ bench:
 # go test's lines and a table, and draws docs/bench-real.png. About a minute.
 bench-real: servers
 	@mkdir -p docs
-	SQLREPLICA_REQUIRE_SERVERS=1 SQLREPLICA_BENCH_PNG=$(CURDIR)/docs/bench-real.png \
+	SQLREPLICA_REQUIRE_SERVERS=1 SQLREPLICA_BENCH_REAL=1 SQLREPLICA_BENCH_PNG=$(CURDIR)/docs/bench-real.png \
 		scripts/with-run-dir.sh $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./internal/benchreal
 
 fuzz:

@@ -309,6 +309,11 @@ type envOnce struct {
 
 func (o *envOnce) get(b *testing.B) *benchEnv {
 	b.Helper()
+	if os.Getenv("SQLREPLICA_BENCH_REAL") == "" {
+		// `make bench` runs every package's benchmarks: these start
+		// servers and take a minute, so only `make bench-real` runs them.
+		b.Skip("real-server benchmark: run it with make bench-real (SQLREPLICA_BENCH_REAL=1)")
+	}
 	c := clusters.Get(b, testcluster.Postgres)
 	o.once.Do(func() { o.e, o.err = setup(c) })
 	if o.err != nil {

@@ -1,8 +1,9 @@
 // Package benchreal holds the real-server benchmarks: sqlreplica against a
 // PostgreSQL 15 primary and two streaming replicas that internal/testcluster
 // starts on loopback, once per benchmark process. It has no code of its own,
-// only benchmarks, which `make test` does not run (it has no tests):
-// `make bench-real` runs them and prints a table.
+// only benchmarks, which `make test` does not run (it has no tests) and
+// `make bench` skips (they run only with SQLREPLICA_BENCH_REAL=1): `make
+// bench-real` runs them and prints a table.
 //
 // What they measure, with the queries each server ran counted by
 // pg_stat_statements (classified by their text, so that the figures do not
