@@ -77,8 +77,8 @@ type node struct {
 	aside    *sql.DB
 	idx      int // in DB.all and in health snapshots
 	inFlight atomic.Int64
-	spare    spares  // connections the routing *sql.DB gave back (spare.go)
-	watch    watcher // reads of its applied position for waiting reads (watch.go)
+	spare    spares                      // connections the routing *sql.DB gave back (spare.go)
+	watch    [router.MariaDB + 1]watcher // reads of its applied position for waiting reads, by dialect (watch.go)
 }
 
 // Compile-time checks: DB and Tx serve where sqlc's generated code expects

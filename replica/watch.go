@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 
@@ -15,16 +16,23 @@ import (
 // wait, the node runs at most one such query per interval.
 const pollInterval = 2 * time.Millisecond
 
-// watcher reads one node's applied position for every read that waits on
-// it, and wakes each waiter whose token the node has reached. Its goroutine
-// runs only while someone waits: the first waiter starts it (at once when
-// the last read is older than pollInterval), and it ends when no one waits
-// or the DB closes.
+// stallAfter bounds one read of a node's applied position: a read that has
+// not answered by then (a connection to a peer that vanished, a stalled
+// server) is given up and the next one starts, on another connection, while
+// the waiters go on waiting within their own bounds.
+const stallAfter = 250 * time.Millisecond
+
+// watcher reads one node's applied position, in one dialect, for every read
+// that waits on it, and wakes each waiter whose token it has reached. Its
+// goroutine runs only while someone waits: the first waiter starts it (at
+// once when the last read is older than pollInterval), and it ends when no
+// one waits or the DB closes. A node has one watcher per dialect, so that a
+// token of another dialect (forged, or from another cluster) fails its own
+// waits and no one else's.
 type watcher struct {
 	mu      sync.Mutex           // guards the fields below
 	waiters map[*waiter]struct{} // who waits; each is answered once
 	running bool                 // the goroutine runs
-	dialect router.Dialect       // of the waits while running
 	last    consistency.Token    // the last position read while running
 	lastAt  time.Time            // when the last read began
 }
@@ -39,14 +47,14 @@ type waiter struct {
 // applied need, sharing n's position reads with every other read that waits
 // on n. It reports whether n has.
 func (db *DB) watch(ctx context.Context, n *node, need consistency.Token, d time.Duration) bool {
-	w := &n.watch
+	d0 := need.Dialect()
+	if int(d0) >= len(n.watch) {
+		return false
+	}
+	w := &n.watch[d0]
 	me := &waiter{need: need, done: make(chan bool, 1)}
 	w.mu.Lock()
 	if w.running {
-		if need.Dialect() != w.dialect {
-			w.mu.Unlock()
-			return false
-		}
 		if w.last.Covers(need) {
 			w.mu.Unlock()
 			return true
@@ -60,8 +68,8 @@ func (db *DB) watch(ctx context.Context, n *node, need consistency.Token, d time
 		}
 		db.wg.Add(1)
 		db.bgMu.RUnlock()
-		w.running, w.dialect, w.last = true, need.Dialect(), consistency.Token{}
-		go db.watchLoop(n)
+		w.running, w.last = true, consistency.Token{}
+		go db.watchLoop(n, d0)
 	}
 	if w.waiters == nil {
 		w.waiters = make(map[*waiter]struct{})
@@ -87,17 +95,17 @@ func (db *DB) watch(ctx context.Context, n *node, need consistency.Token, d time
 	return false
 }
 
-// watchLoop reads n's applied position every pollInterval and answers the
-// waiters it covers, until no one waits or the DB closes. A read that fails
-// answers every waiter no: each read goes where its policy sends it when
-// its node cannot tell whether it has the token.
-func (db *DB) watchLoop(n *node) {
+// watchLoop reads n's applied position in dialect d every pollInterval and
+// answers the waiters it covers, until no one waits or the DB closes. A
+// read that fails answers every waiter no: each read goes where its policy
+// sends it when its node cannot tell whether it has the token. A read that
+// stalls is given up (stallAfter) and the waiters wait on.
+func (db *DB) watchLoop(n *node, d router.Dialect) {
 	defer db.wg.Done()
-	w := &n.watch
+	w := &n.watch[d]
 	for {
 		w.mu.Lock()
 		wait := time.Until(w.lastAt.Add(pollInterval))
-		dialect := w.dialect
 		w.mu.Unlock()
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -111,15 +119,16 @@ func (db *DB) watchLoop(n *node) {
 		var pos consistency.Token
 		err := db.life.Err()
 		if err == nil {
-			pos, err = db.applied(n, dialect)
+			pos, err = db.applied(n, d)
 		}
+		stalled := err != nil && db.life.Err() == nil && errors.Is(err, context.DeadlineExceeded)
 		w.mu.Lock()
 		w.lastAt = start
 		if err == nil {
 			w.last = pos
 		}
 		for me := range w.waiters {
-			if err != nil || w.last.Covers(me.need) {
+			if !stalled && (err != nil || w.last.Covers(me.need)) {
 				me.done <- err == nil
 				delete(w.waiters, me)
 			}
@@ -137,16 +146,28 @@ func (db *DB) watchLoop(n *node) {
 	}
 }
 
+// pgReplay reads a standby's replay position and the timeline its WAL
+// receiver streams (NULL without one, or for a role without
+// pg_read_all_stats: the position then has no timeline, and only its LSN
+// is compared).
+const pgReplay = `SELECT pg_last_wal_replay_lsn()::text, (SELECT received_tli FROM pg_stat_wal_receiver)`
+
 // applied reads the position node n has applied, in dialect d: its replay
-// position on PostgreSQL (with no cluster or timeline: only the LSN is
-// compared), the GTIDs it has executed on MySQL and MariaDB.
+// position on PostgreSQL, with the timeline it follows when it can be seen
+// (a standby left following an old primary after a fail-over can be past a
+// token's LSN on another timeline; see also waitFor), the GTIDs it has executed on MySQL
+// (gtid_executed, what WAIT_FOR_EXECUTED_GTID_SET waits for), what it has
+// applied from its primary on MariaDB (gtid_slave_pos, what
+// MASTER_GTID_WAIT waits for: gtid_current_pos would count a transaction of
+// its own with a higher sequence number in the token's domain).
 func (db *DB) applied(n *node, d router.Dialect) (consistency.Token, error) {
-	ctx, cancel := context.WithTimeout(db.life, positionTimeout)
+	ctx, cancel := context.WithTimeout(db.life, stallAfter)
 	defer cancel()
 	var s sql.NullString
 	switch d {
 	case router.PostgreSQL:
-		if err := n.positions().QueryRowContext(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&s); err != nil {
+		var tli sql.NullInt64
+		if err := n.positions().QueryRowContext(ctx, pgReplay).Scan(&s, &tli); err != nil {
 			return consistency.Token{}, err
 		}
 		if !s.Valid {
@@ -156,9 +177,9 @@ func (db *DB) applied(n *node, d router.Dialect) (consistency.Token, error) {
 		if err != nil {
 			return consistency.Token{}, err
 		}
-		return consistency.PostgresToken(0, 0, lsn), nil
+		return consistency.PostgresToken(0, uint32(tli.Int64), lsn), nil
 	case router.MariaDB:
-		if err := n.positions().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_current_pos").Scan(&s); err != nil {
+		if err := n.positions().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_slave_pos").Scan(&s); err != nil {
 			return consistency.Token{}, err
 		}
 		return consistency.MariaDBToken(s.String)

@@ -19,8 +19,12 @@ func WaitOn(ctx context.Context, db *DB, i int, need consistency.Token, d time.D
 
 // Waiting returns how many reads wait on node i.
 func Waiting(db *DB, i int) int {
-	w := &db.all[i].watch
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.waiters)
+	n := 0
+	for d := range db.all[i].watch {
+		w := &db.all[i].watch[d]
+		w.mu.Lock()
+		n += len(w.waiters)
+		w.mu.Unlock()
+	}
+	return n
 }

@@ -34,9 +34,9 @@ func (r *replayLSN) answer(s *fakedb.Server, f func(call int64) (string, error))
 		}
 		v, err := f(r.calls.Add(1))
 		if v == "" || err != nil {
-			return nil, err
+			return fakedb.Row{nil, nil}, err
 		}
-		return v, nil
+		return fakedb.Row{v, nil}, nil
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -77,10 +78,15 @@ func (s *Server) SetVar(name, value string) {
 	s.vars[strings.ToLower(name)] = value
 }
 
+// Row is an answer of several columns: [Server.Answer]'s f returns one
+// for a row of len(Row) columns.
+type Row []driver.Value
+
 // Answer makes a query that starts with prefix (case-insensitively, with
 // runs of spaces as one) answer one row of one column, f's value, or fail
-// with f's error; an Exec of it runs f and fails with its error. A nil f
-// removes the answer.
+// with f's error; an Exec of it runs f and fails with its error. A
+// statement whose context ends before f returns fails with the context's
+// error at once, as with a real driver. A nil f removes the answer.
 func (s *Server) Answer(prefix string, f func(args []driver.NamedValue) (driver.Value, error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,7 +112,7 @@ func (s *Server) OnVars(f func(query string)) {
 
 // special answers the statements SetVars and Answer set up; ok is false
 // for any other.
-func (c *conn) special(query string, args []driver.NamedValue) (r driver.Rows, ok bool, err error) {
+func (c *conn) special(ctx context.Context, query string, args []driver.NamedValue) (r driver.Rows, ok bool, err error) {
 	c.s.mu.Lock()
 	if c.s.vars == nil && len(c.s.answers) == 0 {
 		// Neither is set up: no cost, so that benchmarks on the fake
@@ -153,9 +159,16 @@ func (c *conn) special(query string, args []driver.NamedValue) (r driver.Rows, o
 	c.s.queries.Add(1)
 	switch {
 	case f != nil:
-		v, err := f(args)
+		v, err := answer(ctx, f, args)
 		if err != nil {
 			return nil, true, err
+		}
+		if row, ok := v.(Row); ok {
+			cols := make([]string, len(row))
+			for i := range cols {
+				cols[i] = fmt.Sprintf("answer%d", i+1)
+			}
+			return &table{cols: cols, vals: [][]driver.Value{row}}, true, nil
 		}
 		return &table{cols: []string{"answer"}, vals: [][]driver.Value{{v}}}, true, nil
 	case isRepl:
@@ -166,6 +179,30 @@ func (c *conn) special(query string, args []driver.NamedValue) (r driver.Rows, o
 		t.vals = append(t.vals, []driver.Value{p[0], p[1]})
 	}
 	return t, true, nil
+}
+
+// answer runs f, an answer of [Server.Answer], and returns its result, or
+// ctx's error as soon as ctx ends, as a real driver gives up a query whose
+// context ended (f then runs on, and its result is dropped).
+func answer(ctx context.Context, f func([]driver.NamedValue) (driver.Value, error), args []driver.NamedValue) (driver.Value, error) {
+	if ctx.Done() == nil {
+		return f(args)
+	}
+	type result struct {
+		v   driver.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f(args)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // table is a result of any shape.
@@ -341,11 +378,11 @@ func (c *conn) answerVersion() (driver.Rows, error) {
 	return &rows{name: v}, nil
 }
 
-func (c *conn) QueryContext(_ context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if strings.EqualFold(query, versionQuery) {
 		return c.answerVersion()
 	}
-	if r, ok, err := c.special(query, args); ok {
+	if r, ok, err := c.special(ctx, query, args); ok {
 		return r, err
 	}
 	if err := c.check(query); err != nil {
@@ -355,8 +392,8 @@ func (c *conn) QueryContext(_ context.Context, query string, args []driver.Named
 	return &rows{name: c.s.name}, nil
 }
 
-func (c *conn) ExecContext(_ context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if _, ok, err := c.special(query, args); ok {
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if _, ok, err := c.special(ctx, query, args); ok {
 		if err != nil {
 			return nil, err
 		}
