@@ -214,17 +214,6 @@ func (db *DB) waitFor(ctx context.Context, n *node, need consistency.Token, d ti
 	if d <= 0 || need.IsZero() {
 		return false // as before: no dialect, nothing to wait for
 	}
-	if need.Dialect() == router.PostgreSQL {
-		// The watcher compares LSNs only: a node the last check found on
-		// another cluster or timeline (a standby still following the old
-		// primary after a fail-over) can be past the LSN without having
-		// the write.
-		if s := db.checker.Snapshot(); n.idx < len(s.Nodes) {
-			if p := s.Nodes[n.idx].Position; !p.IsZero() && !p.SameOrigin(need) {
-				return false
-			}
-		}
-	}
 	if need.Dialect() == router.MariaDB && db.isGalera(n) {
 		ctx, cancel := context.WithTimeout(ctx, d+500*time.Millisecond)
 		defer cancel()

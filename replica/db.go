@@ -54,13 +54,15 @@ type DB struct {
 	stop  context.CancelFunc // ends life: stops background goroutines
 	// bgMu orders starting background work (wg.Add, read-locked) after
 	// Close has set closed (write-locked), so that wg.Wait sees it all.
-	bgMu      sync.RWMutex
-	wg        sync.WaitGroup // background goroutines
-	failover  *failover      // nil unless a FailoverPolicy has After set
-	pp        primaryPos     // the primary's position, for read-your-writes
-	causal    causalState    // the DB's acknowledged writes, with CausalReads
-	closeOnce sync.Once
-	closeErr  error
+	bgMu     sync.RWMutex
+	wg       sync.WaitGroup // background goroutines
+	failover *failover      // nil unless a FailoverPolicy has After set
+	pp       primaryPos     // the primary's position, for read-your-writes
+	// watchStall bounds one read of a node's applied position (stallAfter).
+	watchStall time.Duration
+	causal     causalState // the DB's acknowledged writes, with CausalReads
+	closeOnce  sync.Once
+	closeErr   error
 
 	sqldbMu sync.Mutex
 	sqldb   *sql.DB // SQLDB's, made at its first call
@@ -105,7 +107,7 @@ func New(primary *sql.DB, replicas []*sql.DB, opts ...Option) (*DB, error) {
 	if primary == nil {
 		return nil, fmt.Errorf("%w: primary", ErrNilPool)
 	}
-	db := &DB{primary: &node{name: "primary", db: primary}}
+	db := &DB{primary: &node{name: "primary", db: primary}, watchStall: stallAfter}
 	db.all = []*node{db.primary}
 	for i, r := range replicas {
 		if r == nil {

@@ -16,7 +16,8 @@ import (
 // wait, the node runs at most one such query per interval.
 const pollInterval = 2 * time.Millisecond
 
-// stallAfter bounds one read of a node's applied position: a read that has
+// stallAfter (a DB's watchStall; tests change it) bounds one read of a
+// node's applied position: a read that has
 // not answered by then (a connection to a peer that vanished, a stalled
 // server) is given up and the next one starts, on another connection, while
 // the waiters go on waiting within their own bounds.
@@ -55,7 +56,7 @@ func (db *DB) watch(ctx context.Context, n *node, need consistency.Token, d time
 	me := &waiter{need: need, done: make(chan bool, 1)}
 	w.mu.Lock()
 	if w.running {
-		if w.last.Covers(need) {
+		if db.reached(n, w.last, need) {
 			w.mu.Unlock()
 			return true
 		}
@@ -128,7 +129,7 @@ func (db *DB) watchLoop(n *node, d router.Dialect) {
 			w.last = pos
 		}
 		for me := range w.waiters {
-			if !stalled && (err != nil || w.last.Covers(me.need)) {
+			if !stalled && (err != nil || db.reached(n, w.last, me.need)) {
 				me.done <- err == nil
 				delete(w.waiters, me)
 			}
@@ -152,6 +153,32 @@ func (db *DB) watchLoop(n *node, d router.Dialect) {
 // is compared).
 const pgReplay = `SELECT pg_last_wal_replay_lsn()::text, (SELECT received_tli FROM pg_stat_wal_receiver)`
 
+// reached reports whether position p, read on node n by its watcher, shows
+// that n has applied need. A PostgreSQL position read there has no system
+// identifier, and no timeline when its WAL receiver's is hidden or gone:
+// those of n's last check stand in for them, so that a node found on another
+// cluster or timeline (a standby left following the old primary after a
+// fail-over can replay past a token's LSN without having its write) does
+// not count, while a check during the wait that finds it on the token's
+// timeline lets the wait succeed.
+func (db *DB) reached(n *node, p, need consistency.Token) bool {
+	if !p.Covers(need) {
+		return false
+	}
+	if need.Dialect() != router.PostgreSQL {
+		return true
+	}
+	s := db.checker.Snapshot()
+	if n.idx >= len(s.Nodes) || s.Nodes[n.idx].Position.IsZero() {
+		return true // not checked yet: the LSN (and timeline, if read) decide
+	}
+	lsn, system, tli := s.Nodes[n.idx].Position.LSN()
+	if _, _, own := p.LSN(); own != 0 {
+		tli = 0 // the watcher's timeline, fresher than the check's, was compared
+	}
+	return consistency.PostgresToken(system, tli, lsn).SameOrigin(need)
+}
+
 // applied reads the position node n has applied, in dialect d: its replay
 // position on PostgreSQL, with the timeline it follows when it can be seen
 // (a standby left following an old primary after a fail-over can be past a
@@ -161,7 +188,7 @@ const pgReplay = `SELECT pg_last_wal_replay_lsn()::text, (SELECT received_tli FR
 // MASTER_GTID_WAIT waits for: gtid_current_pos would count a transaction of
 // its own with a higher sequence number in the token's domain).
 func (db *DB) applied(n *node, d router.Dialect) (consistency.Token, error) {
-	ctx, cancel := context.WithTimeout(db.life, stallAfter)
+	ctx, cancel := context.WithTimeout(db.life, db.watchStall)
 	defer cancel()
 	var s sql.NullString
 	switch d {
@@ -179,7 +206,14 @@ func (db *DB) applied(n *node, d router.Dialect) (consistency.Token, error) {
 		}
 		return consistency.PostgresToken(0, uint32(tli.Int64), lsn), nil
 	case router.MariaDB:
-		if err := n.positions().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_slave_pos").Scan(&s); err != nil {
+		q := "SELECT @@GLOBAL.gtid_slave_pos"
+		if db.view.Load().writer == n {
+			// A writer of a multi-primary pair, waited on when writes move
+			// to it: its own transactions are in its binary log, and in
+			// gtid_slave_pos only once they came back round the ring.
+			q = "SELECT @@GLOBAL.gtid_binlog_pos"
+		}
+		if err := n.positions().QueryRowContext(ctx, q).Scan(&s); err != nil {
 			return consistency.Token{}, err
 		}
 		return consistency.MariaDBToken(s.String)

@@ -28,3 +28,7 @@ func Waiting(db *DB, i int) int {
 	}
 	return n
 }
+
+// SetWatchStall makes db give up a read of a node's applied position after
+// d instead of stallAfter.
+func SetWatchStall(db *DB, d time.Duration) { db.watchStall = d }

@@ -51,6 +51,9 @@ func lsnText(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, uint32(ls
 func TestWaitingReadsShareOnePositionRead(t *testing.T) {
 	const waiters = 64
 	fc := newFake(t, 1, replica.Dialect(router.PostgreSQL), replica.CheckInterval(time.Hour))
+	// The first read is held for as long as the waiters take to arrive:
+	// it must not be given up as a stall meanwhile.
+	replica.SetWatchStall(fc.db, time.Minute)
 	var r replayLSN
 	all := make(chan struct{})
 	r.answer(fc.replicas[0], func(call int64) (string, error) {
