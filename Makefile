@@ -60,11 +60,12 @@ bench:
 # and through replica.DB, the position reads per write, and the replay
 # polls of reads waiting for a paused replica, on a throwaway PostgreSQL
 # primary with two replicas; queries counted by pg_stat_statements. Prints
-# go test's lines and a table, and draws docs/bench-real.png. About a minute.
+# go test's lines (three runs of each: compare with benchstat) and a table
+# of the medians, and draws docs/bench-real.png. About two minutes.
 bench-real: servers
 	@mkdir -p docs
 	SQLREPLICA_REQUIRE_SERVERS=1 SQLREPLICA_BENCH_REAL=1 SQLREPLICA_BENCH_PNG=$(CURDIR)/docs/bench-real.png \
-		scripts/with-run-dir.sh $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./internal/benchreal
+		scripts/with-run-dir.sh $(GO) test -run '^$$' -bench . -benchtime 2s -count 3 -timeout 10m ./internal/benchreal
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 60s ./router

@@ -79,7 +79,7 @@ func (s *resultSet) writePNG(path string) error {
 		var most float64
 		for _, load := range loads {
 			for _, pools := range []string{"raw", "replica"} {
-				if r, ok := s.get(pools, load.name); ok {
+				if r, _, ok := s.get(pools, load.name); ok {
 					most = max(most, pn.metric(r))
 				}
 			}
@@ -92,7 +92,7 @@ func (s *resultSet) writePNG(path string) error {
 		for g, load := range loads {
 			gx := x0 + groupGap + g*(2*barW+barGap+groupGap) // the group's left edge
 			for k, pools := range []string{"raw", "replica"} {
-				r, ok := s.get(pools, load.name)
+				r, _, ok := s.get(pools, load.name)
 				if !ok || most <= 0 {
 					continue
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -114,20 +115,27 @@ type result struct {
 	Pos, Probe       float64 // position reads and health probes per client statement, every server
 }
 
-// resultSet keeps the last result of each benchmark line (the one with the
-// largest b.N).
+// resultSet keeps, for each benchmark line, the measured result of each
+// of its runs (-count): b.N grows within a run, so a result with a b.N no
+// larger than the last one's starts a new run, and a larger one replaces
+// the last (a calibration round's).
 type resultSet struct {
 	mu sync.Mutex // guards m
-	m  map[string]result
+	m  map[string][]result
 }
 
 func (s *resultSet) add(r result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = map[string]result{}
+		s.m = map[string][]result{}
 	}
-	s.m[r.Pools+"/"+r.Load] = r
+	k := r.Pools + "/" + r.Load
+	if runs := s.m[k]; len(runs) > 0 && r.N > runs[len(runs)-1].N {
+		runs[len(runs)-1] = r
+		return
+	}
+	s.m[k] = append(s.m[k], r)
 }
 
 func (s *resultSet) len() int {
@@ -136,12 +144,32 @@ func (s *resultSet) len() int {
 	return len(s.m)
 }
 
-// get returns the result of pools and load, if any.
-func (s *resultSet) get(pools, load string) (result, bool) {
+// get returns the result of pools and load, if any: the median of its
+// runs, figure by figure, and how many runs there were.
+func (s *resultSet) get(pools, load string) (result, int, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.m[pools+"/"+load]
-	return r, ok
+	runs := append([]result(nil), s.m[pools+"/"+load]...)
+	s.mu.Unlock()
+	if len(runs) == 0 {
+		return result{}, 0, false
+	}
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	r := runs[0]
+	r.PerSec = med(func(r result) float64 { return r.PerSec })
+	r.P50 = time.Duration(med(func(r result) float64 { return float64(r.P50) }))
+	r.P99 = time.Duration(med(func(r result) float64 { return float64(r.P99) }))
+	r.Primary = med(func(r result) float64 { return r.Primary })
+	r.Replica = med(func(r result) float64 { return r.Replica })
+	r.Pos = med(func(r result) float64 { return r.Pos })
+	r.Probe = med(func(r result) float64 { return r.Probe })
+	return r, len(runs), true
 }
 
 // print writes BenchmarkClients64's figures as a table.
@@ -149,15 +177,15 @@ func (s *resultSet) print(w io.Writer) {
 	if s.len() == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n64 clients, PostgreSQL 15, primary + 2 replicas (queries per client statement, from pg_stat_statements)\n")
-	fmt.Fprintf(w, "%-6s %-8s %9s %9s %9s %9s %9s %7s %7s\n", "load", "pools", "stmts/s", "p50 µs", "p99 µs", "primary", "replicas", "pos", "probe")
+	fmt.Fprintf(w, "\n64 clients, PostgreSQL 15, primary + 2 replicas (queries per client statement, from pg_stat_statements; medians of the runs)\n")
+	fmt.Fprintf(w, "%-6s %-8s %4s %9s %9s %9s %9s %9s %7s %7s\n", "load", "pools", "runs", "stmts/s", "p50 µs", "p99 µs", "primary", "replicas", "pos", "probe")
 	for _, load := range []string{"read", "90-10"} {
 		for _, pools := range []string{"raw", "replica"} {
-			r, ok := s.get(pools, load)
+			r, runs, ok := s.get(pools, load)
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(w, "%-6s %-8s %9.0f %9d %9d %9.3f %9.3f %7.3f %7.4f\n", load, pools, r.PerSec,
+			fmt.Fprintf(w, "%-6s %-8s %4d %9.0f %9d %9d %9.3f %9.3f %7.3f %7.4f\n", load, pools, runs, r.PerSec,
 				r.P50.Microseconds(), r.P99.Microseconds(), r.Primary, r.Replica, r.Pos, r.Probe)
 		}
 	}
