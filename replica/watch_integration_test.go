@@ -15,9 +15,9 @@ import (
 	"github.com/sqlreplica/sqlreplica/replica"
 )
 
-// TestWaitingReadsSharePositionReadsOnPostgreSQL: 32 reads of sessions and
-// 2 WaitReplicated calls wait at once for a write on a standby whose replay
-// is paused; the standby runs at most one position query per poll interval
+// TestWaitingReadsSharePositionReadsOnPostgreSQL: 32 reads with a
+// session's token and 2 WaitReplicated calls wait at once for the write on
+// a standby whose replay is paused; the standby runs at most one position query per poll interval
 // for all of them (counted by pg_stat_statements), every read ends on the
 // primary with the write's row once its wait is up, and WaitReplicated
 // reports the write not replicated. Once replay resumes, WaitReplicated
