@@ -17,11 +17,11 @@ import (
 
 // TestWaitingReadsSharePositionReadsOnPostgreSQL: 32 reads with a
 // session's token and 2 WaitReplicated calls wait at once for the write on
-// a standby whose replay is paused; the standby runs at most one position query per poll interval
-// for all of them (counted by pg_stat_statements), every read ends on the
-// primary with the write's row once its wait is up, and WaitReplicated
-// reports the write not replicated. Once replay resumes, WaitReplicated
-// for the write returns.
+// a standby whose replay is paused; the standby runs at most one position
+// query per poll interval for all of them (counted by pg_stat_statements),
+// every read ends on the primary with the write's row once its wait is up,
+// and WaitReplicated reports the write not replicated. Once replay
+// resumes, WaitReplicated for the write returns.
 func TestWaitingReadsSharePositionReadsOnPostgreSQL(t *testing.T) {
 	t.Parallel() // its cluster is its own: the test pauses replay
 	c := testcluster.Start(t, testcluster.Postgres, testcluster.Options{Replicas: 1,
