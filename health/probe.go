@@ -146,7 +146,7 @@ func probePostgres(ctx context.Context, db querier, r *probeResult) error {
 // dialect has been told apart.
 func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	vars, err := dbvars.Read(ctx, db, `SHOW GLOBAL VARIABLES WHERE Variable_name IN
-		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos', `+dbvars.GaleraVars+`,
+		('version', 'read_only', 'super_read_only', 'gtid_executed', 'gtid_current_pos', 'gtid_slave_pos', `+dbvars.GaleraVars+`,
 		 `+semiSyncVariables+`)`)
 	if err != nil {
 		return err
@@ -170,6 +170,15 @@ func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	r.role = Replica
 	if r.writable {
 		r.role = Primary
+	}
+	if slave, ok := vars["gtid_slave_pos"]; ok && mariadb && r.galera == nil && r.role == Replica {
+		// What a MariaDB replica applied from its primary, as
+		// MASTER_GTID_WAIT compares it: gtid_current_pos would count a
+		// transaction of its own (an errant write) with a higher sequence
+		// number in the primary's domain as having the primary's.
+		if r.position, err = consistency.MariaDBToken(slave); err != nil {
+			return err
+		}
 	}
 	if r.semi, err = semiSync(ctx, db, vars, r.role); err != nil {
 		return err

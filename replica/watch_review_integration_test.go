@@ -31,7 +31,8 @@ func openT(t *testing.T, open func(*testcluster.Server) (*sql.DB, error), s *tes
 // that write must report it not replicated, as MASTER_GTID_WAIT (which
 // compares gtid_slave_pos) did: the watcher reads gtid_slave_pos (its first
 // version compared gtid_current_pos by sequence number and said the replica
-// had it).
+// had it). Nor may a read with the token run there on the strength of the
+// health check's position for it (which read gtid_current_pos too).
 func TestWatchMariaDBErrantGTIDIntegration(t *testing.T) {
 	t.Parallel() // its cluster is its own: the test breaks its replication
 	c := testcluster.Start(t, testcluster.MariaDB, testcluster.Options{Replicas: 1})
@@ -74,6 +75,16 @@ func TestWatchMariaDBErrantGTIDIntegration(t *testing.T) {
 	t.Logf("token %s; replica gtid_current_pos %s, gtid_slave_pos %s, has the row: %v; WaitReplicated: %v", tok, current, slave, rows == 1, werr)
 	if rows == 0 {
 		require.ErrorIs(t, werr, consistency.ErrNotReplicated, "the replica lacks the write, yet WaitReplicated says it has it")
+	}
+
+	// Nor does a read with the token go to the replica on the strength of
+	// its checked position: the check reads gtid_slave_pos too.
+	db.CheckNow(ctx)
+	for i := 0; i < 10; i++ {
+		var n int
+		rctx := consistency.WithPolicy(consistency.WithToken(ctx, tok), consistency.Policy{Wait: 50 * time.Millisecond})
+		require.NoError(t, db.QueryRowContext(rctx, "SELECT COUNT(*) FROM watch_errant WHERE k = 1").Scan(&n))
+		require.Equal(t, 1, n, "a read with the token saw no row: it ran on the replica that lacks the write")
 	}
 }
 
