@@ -45,6 +45,7 @@ func identityFunc(t *testing.T, c *testcluster.Cluster, db *replica.DB, prefix s
 
 // transaction that runs on the primary is sent: the lock is taken.
 func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
+	t.Parallel() // a table and lock keys of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -103,6 +104,7 @@ func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
 // connection that the DB closes behind the caller's back: the statement
 // fails on its first use.
 func TestReviewPreparedDeclaredReadIsUsable(t *testing.T) {
+	t.Parallel() // a function of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -283,6 +285,7 @@ func TestReviewEndedContextDoesNotMakeTheSessionUnsure(t *testing.T) {
 // ends the read, every session that joined it is marked unsure, although its
 // own context was live.
 func TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure(t *testing.T) {
+	t.Parallel() // it only reads the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
