@@ -16,6 +16,7 @@ import (
 // transaction refuses writes, and hints, sessions and policies only move
 // reads.
 func TestDecideEveryCombination(t *testing.T) {
+	t.Parallel() // no server at all
 	bools := []bool{false, true}
 	n := 0
 	for c := callStatement; c <= callPinned; c++ {

@@ -57,6 +57,7 @@ func (fc *fakeCluster) versionQueries() int64 {
 // a bare version number that the server does not confirm as MySQL's leaves
 // it unknown, and is asked again.
 func TestDialectFromServerVersion(t *testing.T) {
+	t.Parallel() // fakes of its own
 	tests := []struct {
 		name, version string
 		want          router.Dialect
@@ -70,6 +71,7 @@ func TestDialectFromServerVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // fakes of its own
 			fc := newVersioned(t, tt.version, 1)
 			if tt.want != 0 {
 				require.Eventually(t, func() bool { return fc.db.Dialect() == tt.want }, 5*time.Second, time.Millisecond)

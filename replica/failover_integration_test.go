@@ -93,6 +93,8 @@ func TestAutomaticFailover(t *testing.T) {
 // TestFailoverRefusesWhenUnsafe checks the helper's refusals: no policy, a
 // writable node, and a candidate behind another reachable replica.
 func TestFailoverRefusesWhenUnsafe(t *testing.T) {
+	// Not parallel: a refusal that failed (or a check of the primary timed out by load) would
+	// promote a replica of the shared cluster.
 	c := clusters.Get(t, testcluster.MariaDB)
 	db := openCluster(t, c)
 	_, err := db.Failover(context.Background())

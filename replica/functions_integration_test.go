@@ -20,6 +20,7 @@ import (
 // and one that may write (VOLATILE; MODIFIES SQL DATA) keeps them on the
 // primary.
 func TestUnknownFunctionsAreLookedUp(t *testing.T) {
+	t.Parallel() // functions of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -517,6 +517,7 @@ func TestWriteRefusedAsReadOnlyIsSafeToRetry(t *testing.T) {
 // latency and then black-holes it: checks stay bounded by their timeout, and
 // reads move elsewhere.
 func TestSlowAndBlackHoledReplica(t *testing.T) {
+	t.Parallel() // its proxy only slows the connections that go through it
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -679,6 +680,7 @@ func TestReplicationErrorIsReported(t *testing.T) {
 // TestNoGoroutineOfARealDBOutlivesClose opens and closes DBs over real
 // servers, checks running, and looks for any of the library's goroutines.
 func TestNoGoroutineOfARealDBOutlivesClose(t *testing.T) {
+	// Not parallel: it counts the goroutines of every DB in the process.
 	c := clusters.Get(t, testcluster.Postgres)
 	for i := 0; i < 3; i++ {
 		db := openCluster(t, c, replica.CheckInterval(10*time.Millisecond))

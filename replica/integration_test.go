@@ -205,6 +205,7 @@ func TestRoutingOnRealServers(t *testing.T) {
 // the classifier cannot know about: the replica refuses it as a write, and
 // the library runs it on the primary, the only node that can.
 func TestReadThatWritesFallsBackToThePrimary(t *testing.T) {
+	t.Parallel() // a table and a function of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -45,6 +45,7 @@ func identityFunc(t *testing.T, c *testcluster.Cluster, db *replica.DB, prefix s
 
 // transaction that runs on the primary is sent: the lock is taken.
 func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
+	t.Parallel() // a table and lock keys of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -103,6 +104,7 @@ func TestReviewReadTxRefusesAPreparedWrite(t *testing.T) {
 // connection that the DB closes behind the caller's back: the statement
 // fails on its first use.
 func TestReviewPreparedDeclaredReadIsUsable(t *testing.T) {
+	t.Parallel() // a function of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -283,6 +285,7 @@ func TestReviewEndedContextDoesNotMakeTheSessionUnsure(t *testing.T) {
 // ends the read, every session that joined it is marked unsure, although its
 // own context was live.
 func TestReviewOneCallersDeadlineDoesNotMakeOtherSessionsUnsure(t *testing.T) {
+	t.Parallel() // it only reads the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -338,7 +341,15 @@ func TestReviewNoGoroutineOutlivesClose(t *testing.T) {
 			// Not parallel: it looks for goroutines of every DB in the process.
 			c := clusters.Get(t, k)
 			setup := openCluster(t, c)
-			table := seamTable(t, c, setup, "rv_close")
+			// Only the primary's table is written to: no wait for the late
+			// replica to have it (identityFunc waits for the function).
+			table := fmt.Sprintf("rv_close_%d", time.Now().UnixNano())
+			idCol := "id int AUTO_INCREMENT PRIMARY KEY"
+			if k == testcluster.Postgres {
+				idCol = "id serial PRIMARY KEY"
+			}
+			_, err := setup.Exec("CREATE TABLE " + table + " (" + idCol + ", k varchar(100))")
+			require.NoError(t, err)
 			fn := identityFunc(t, c, setup, "rv_cident")
 			for round := 0; round < 8; round++ {
 				db := readyDB(t, c, nil, replica.ReadFunctions(fn))

@@ -68,6 +68,7 @@ func TestReview2FailoverPolicyRejectsBadAddresses(t *testing.T) {
 // No text of the connection string's password may reach an error, a status,
 // the handler's JSON, an event or a log line, through Open or New.
 func TestReview2PasswordParsedAsDatabaseNeverLeaks(t *testing.T) {
+	t.Parallel() // DBs of its own over addresses nothing listens on
 	const secret = "Zq7Secret"
 	for _, dsn := range []string{
 		"postgres://app:/" + secret + "@127.0.0.1:5432/db",
@@ -75,6 +76,7 @@ func TestReview2PasswordParsedAsDatabaseNeverLeaks(t *testing.T) {
 	} {
 		for _, how := range []string{"Open", "New"} {
 			t.Run(how+" "+dsn, func(t *testing.T) {
+				t.Parallel() // a DB of its own
 				var mu sync.Mutex
 				var texts []string
 				var logs bytes.Buffer

@@ -172,6 +172,7 @@ func watchLoops() int {
 // and stop once its waiters left, and Close must not wait for a stall.
 // Found nothing: this passes on 53cdf02.
 func TestHostileWatchStallsStayBounded(t *testing.T) {
+	// Not parallel: watchLoops counts the watchers of every DB in the process.
 	const bound = 600 * time.Millisecond
 	waitAll := func(t *testing.T, db *replica.DB, n int) time.Duration {
 		t.Helper()

@@ -53,6 +53,8 @@ func closedPort(t *testing.T) int {
 // own, so the replicas stay healthy, no NodeDown event fires, and reads are
 // not moved to the primary.
 func TestChecksSurviveASaturatedReplicaPool(t *testing.T) {
+	// Not parallel: it requires 300 ms checks never to fail twice in a row for 3 s, which
+	// other tests' load must not decide.
 	c := clusters.Get(t, testcluster.Postgres)
 	var ev events
 	db := openCluster(t, c, replica.OnEvent(ev.add), replica.CheckInterval(100*time.Millisecond),

@@ -804,6 +804,7 @@ func TestSplitBrainSendsNoWrite(t *testing.T) {
 // replica with WithReplica, a statement that may write or lock fails with
 // ErrWriteOnReplica and is never sent: the replica holds no lock.
 func TestWithReplicaNeverSendsAWriteToAReplica(t *testing.T) {
+	t.Parallel() // a table and lock keys of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -894,6 +895,7 @@ func TestWithReplicaNeverSendsAWriteToAReplica(t *testing.T) {
 // cancelled, had expired, or expires while it runs fails with the context's
 // error, and no node leaves rotation for it, on a replica or the primary.
 func TestCallersDeadlineNeverMarksANodeDown(t *testing.T) {
+	t.Parallel() // a table of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers
@@ -1004,6 +1006,8 @@ func TestCallersDeadlineNeverMarksANodeDown(t *testing.T) {
 // holding the lock: a direct connection sees it free, and further calls,
 // concurrent ones too, do not hang.
 func TestRefusedReadLeavesNoLockOnTheReplica(t *testing.T) {
+	// Not parallel: it asks for the lock at once after the call, while the server may still be
+	// ending the closed connection's backend; under other tests' load it once saw it held.
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel() // each kind has its own servers

@@ -47,6 +47,7 @@ func killer(t *testing.T, c *testcluster.Cluster, s *testcluster.Server) (kill f
 // enough for the kill to land there; in production the window is 5 ms, or a
 // second for a connection that statements keep busy.
 func TestReview2SQLDBKilledSpareConnection(t *testing.T) {
+	t.Parallel() // it kills only connections of its own pools
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
@@ -99,6 +100,7 @@ func TestReview2SQLDBKilledSpareConnection(t *testing.T) {
 // leave its lock on a pooled connection: the connection is closed when the
 // statement may have changed its session.
 func TestReview2SQLDBHiddenCallLeaksSession(t *testing.T) {
+	t.Parallel() // a table, functions and lock keys only it uses on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
@@ -150,6 +152,7 @@ func TestReview2SQLDBHiddenCallLeaksSession(t *testing.T) {
 // session, through any face (the DB's methods, SQLDB, a prepared statement,
 // a read-only transaction, a Conn), the replica being 1.5 s late.
 func TestReview2SQLDBCausalReadsEveryFace(t *testing.T) {
+	t.Parallel() // a table of its own on the shared late clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()

@@ -53,6 +53,7 @@ func newOverPools(t *testing.T, c *testcluster.Cluster, opts ...replica.Option) 
 // (SQLDB's doc: "one whose session state a statement changed … is closed
 // instead, so that state never leaks into another caller's statements").
 func TestReviewSQLDBWriteCallingSessionFunctionLeaks(t *testing.T) {
+	t.Parallel() // a table and lock keys of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
@@ -145,6 +146,7 @@ func TestReviewSQLDBRollbackWorkToSavepoint(t *testing.T) {
 // connection it holds itself to read the primary's position: its next read,
 // in the same context, must still have time to run.
 func TestReviewSQLDBSessionWriteOnSaturatedPrimary(t *testing.T) {
+	t.Parallel() // a table and pools of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
@@ -199,6 +201,7 @@ func TestReviewSQLDBSessionWriteOnSaturatedPrimary(t *testing.T) {
 // plain write through the routing *sql.DB after its pooled connections
 // were killed runs exactly once.
 func TestReviewSQLDBKilledConnection(t *testing.T) {
+	// Not parallel: it kills every idle connection of the shared primary's database, other tests' too.
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()
@@ -282,6 +285,7 @@ func TestReviewSQLDBKilledConnection(t *testing.T) {
 // transaction and a Conn of its routing *sql.DB are open neither hangs nor
 // panics; what was open can still be ended, and later calls fail.
 func TestReviewSQLDBCloseWithOpenWork(t *testing.T) {
+	t.Parallel() // a table of its own on the shared clusters
 	for _, k := range kinds {
 		t.Run(k.String(), func(t *testing.T) {
 			t.Parallel()

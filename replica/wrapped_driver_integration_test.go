@@ -72,6 +72,7 @@ func openHiddenCluster(t *testing.T, c *testcluster.Cluster, opts ...replica.Opt
 // lag, reads go to replicas, and a session's read right after its write
 // sees it, on a replica once one has caught up (the token resolves).
 func TestWrappedDriverLearnsTheDialect(t *testing.T) {
+	t.Parallel() // a table of its own on the shared clusters
 	want := map[testcluster.Kind]router.Dialect{
 		testcluster.Postgres: router.PostgreSQL,
 		testcluster.MariaDB:  router.MariaDB,

@@ -21,6 +21,8 @@ import (
 // to the primary, while a STABLE user upper(int) leaves upper(1) on the
 // replicas.
 func TestUserWritersShadowingBuiltins(t *testing.T) {
+	// Not parallel: its public.lower(int) and count(int) shadow built-ins every test of the shared
+	// PostgreSQL cluster calls, and other DBs' catalog scans would find them.
 	c := clusters.Get(t, testcluster.Postgres)
 	ctx := context.Background()
 	admin, err := c.Open(c.Primary)
