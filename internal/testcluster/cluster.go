@@ -533,19 +533,32 @@ func (s *Server) poll(ctx context.Context, per time.Duration, what string, check
 	}
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
+// freePort returns a port on 127.0.0.1 that was free a moment ago and that
+// it has not returned before in this process.
 //
 // It prefers a port below the kernel's ephemeral range: a server binds its
 // ports seconds after they are chosen (a Galera joiner its IST and SST ports
 // only when it joins), and a port of the ephemeral range may meanwhile be
 // taken by any outgoing connection on the machine, which a port below it
 // never is. Only when none is found there does it take an ephemeral one.
+// Meanwhile the same port must not go to another cluster: this process
+// remembers what it handed out, and each process picks from its own part of
+// the range (by its process id), so that the test binaries make test runs
+// side by side rarely meet.
 func freePort() (int, error) {
 	low := ephemeralLow()
+	span := (low - portFloor) / portSlices
+	base := portFloor + (os.Getpid()%portSlices)*span
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 50 {
-		port := portFloor + rand.IntN(low-portFloor)
+		port := base + rand.IntN(span)
+		if handedOut.ports[port] {
+			continue
+		}
 		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			l.Close()
+			handedOut.ports[port] = true
 			return port, nil
 		}
 	}
@@ -556,6 +569,17 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// handedOut records the ports freePort returned. Ports are the machine's,
+// so the record is the process's, not a cluster's.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// portSlices is how many parts freePort's range is cut into, one per
+// process id modulo it.
+const portSlices = 8
 
 // portFloor is the lowest port freePort picks: below it lie the ports
 // well-known services use.
