@@ -30,7 +30,7 @@ eco=$!
 (cd "$here/otel" && "$GO" test -json -race -count=1 -timeout 5m ./... 2>&1 |
   "$progress" -label otel -trim "$module/otel") >"$otel_out" &
 otel=$!
-(cd "$here" && "$GO" test -json -race -count=1 -parallel 4 -timeout 20m ${PKGS:-./...} 2>&1 |
+(cd "$here" && "$GO" test -json -race -count=1 -parallel 6 -timeout 20m ${PKGS:-./...} 2>&1 |
   "$progress" -trim "$module/")
 lib_status=$?
 wait "$eco"
