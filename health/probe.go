@@ -171,15 +171,6 @@ func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	if r.writable {
 		r.role = Primary
 	}
-	if slave, ok := vars["gtid_slave_pos"]; ok && mariadb && r.galera == nil && r.role == Replica {
-		// What a MariaDB replica applied from its primary, as
-		// MASTER_GTID_WAIT compares it: gtid_current_pos would count a
-		// transaction of its own (an errant write) with a higher sequence
-		// number in the primary's domain as having the primary's.
-		if r.position, err = consistency.MariaDBToken(slave); err != nil {
-			return err
-		}
-	}
 	if r.semi, err = semiSync(ctx, db, vars, r.role); err != nil {
 		return err
 	}
@@ -200,6 +191,20 @@ func probeMySQL(ctx context.Context, db querier, r *probeResult) error {
 	}
 	io := get("replica_io_running", "slave_io_running")
 	sqlt := get("replica_sql_running", "slave_sql_running")
+	if slave, ok := vars["gtid_slave_pos"]; ok && mariadb && r.galera == nil && r.role == Replica && sqlt != "Yes" {
+		// A MariaDB replica whose replication has stopped (an error, or
+		// STOP SLAVE) applies nothing more: its position is what it
+		// applied from its primary. gtid_current_pos would count a
+		// transaction of its own with a higher sequence number in the
+		// primary's domain (an errant write past read_only, which stops
+		// replication at the primary's next write in strict mode) as
+		// having the primary's writes. While replication runs,
+		// gtid_current_pos stays: gtid_slave_pos lacks a former primary's
+		// own transactions, which its new primary has.
+		if r.position, err = consistency.MariaDBToken(slave); err != nil {
+			return err
+		}
+	}
 	var errs []string
 	for _, e := range []string{get("last_io_error"), get("last_sql_error")} {
 		if e != "" {

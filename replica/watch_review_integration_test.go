@@ -32,7 +32,8 @@ func openT(t *testing.T, open func(*testcluster.Server) (*sql.DB, error), s *tes
 // compares gtid_slave_pos) did: the watcher reads gtid_slave_pos (its first
 // version compared gtid_current_pos by sequence number and said the replica
 // had it). Nor may a read with the token run there on the strength of the
-// health check's position for it (which read gtid_current_pos too).
+// health check's position for it once replication has stopped (it read
+// gtid_current_pos too).
 func TestWatchMariaDBErrantGTIDIntegration(t *testing.T) {
 	t.Parallel() // its cluster is its own: the test breaks its replication
 	c := testcluster.Start(t, testcluster.MariaDB, testcluster.Options{Replicas: 1})
@@ -78,8 +79,12 @@ func TestWatchMariaDBErrantGTIDIntegration(t *testing.T) {
 	}
 
 	// Nor does a read with the token go to the replica on the strength of
-	// its checked position: the check reads gtid_slave_pos too.
-	db.CheckNow(ctx)
+	// its checked position, once its replication has stopped on the
+	// primary's write: the check then reads gtid_slave_pos too.
+	require.Eventually(t, func() bool {
+		s := db.CheckNow(ctx)
+		return s.Nodes[1].Replication.Configured && !s.Nodes[1].Replication.Applying
+	}, 10*time.Second, 20*time.Millisecond, "the replica's replication never stopped on the out-of-order GTID")
 	for i := 0; i < 10; i++ {
 		var n int
 		rctx := consistency.WithPolicy(consistency.WithToken(ctx, tok), consistency.Policy{Wait: 50 * time.Millisecond})
