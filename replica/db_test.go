@@ -387,13 +387,21 @@ func TestNoGoroutineLeftAfterClose(t *testing.T) {
 // countOurGoroutines counts the goroutines running the library's code (the
 // replica and health packages; not this test package).
 func countOurGoroutines() int {
+	return goroutinesRunning("sqlreplica/replica.(", "sqlreplica/replica.New", "sqlreplica/health.(")
+}
+
+// goroutinesRunning counts the goroutines whose stack holds any of the
+// function names given.
+func goroutinesRunning(names ...string) int {
 	buf := make([]byte, 4<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "sqlreplica/replica.(") || strings.Contains(g, "sqlreplica/replica.New") ||
-			strings.Contains(g, "sqlreplica/health.(") {
-			n++
+		for _, name := range names {
+			if strings.Contains(g, name) {
+				n++
+				break
+			}
 		}
 	}
 	return n

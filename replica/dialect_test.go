@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -185,20 +184,7 @@ func TestDialectDetectionStopsOnClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hung on dialect detection")
 	}
-	require.Zero(t, detectionGoroutines(), "dialect detection outlived Close")
+	require.Zero(t, goroutinesRunning("replica.(*DB).detectDialect"), "dialect detection outlived Close")
 	require.Eventually(t, func() bool { return countOurGoroutines() == 0 }, 5*time.Second, 10*time.Millisecond,
 		"a goroutine of the DB outlived Close")
-}
-
-// detectionGoroutines counts the goroutines running dialect detection.
-func detectionGoroutines() int {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "replica.(*DB).detectDialect") {
-			n++
-		}
-	}
-	return n
 }

@@ -8,8 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,19 +147,6 @@ func TestHostileWatchWriterOwnDomain(t *testing.T) {
 	require.True(t, ok, "the new writer has every transaction of the token, its own 2-2-31 included")
 }
 
-// watchLoops counts the watcher goroutines running in this process.
-func watchLoops() int {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "replica.(*DB).watchLoop(") {
-			n++
-		}
-	}
-	return n
-}
-
 // TestHostileWatchStallsStayBounded attacks the stall path (a position read
 // that ends with context.DeadlineExceeded keeps the waiters waiting): a
 // node whose every read stalls, Close during a stall, and a pool wait (no
@@ -201,7 +186,7 @@ func TestHostileWatchStallsStayBounded(t *testing.T) {
 		took := waitAll(t, fc.db, 8)
 		t.Logf("%d reads in %v, at most %d running in the fake (given-up ones go on there)", r.calls.Load(), took.Round(time.Millisecond), r.most.Load())
 		require.LessOrEqual(t, r.calls.Load(), int64(took/(250*time.Millisecond))+1, "one read per stallAfter, no spin")
-		require.Eventually(t, func() bool { return watchLoops() == 0 }, time.Second, 5*time.Millisecond, "the watcher outlived its waiters")
+		require.Eventually(t, func() bool { return goroutinesRunning("replica.(*DB).watchLoop(") == 0 }, time.Second, 5*time.Millisecond, "the watcher outlived its waiters")
 	})
 	t.Run("Close during a stall", func(t *testing.T) {
 		fc := newFake(t, 1, replica.Dialect(router.PostgreSQL), replica.CheckInterval(time.Hour))
@@ -216,7 +201,7 @@ func TestHostileWatchStallsStayBounded(t *testing.T) {
 		require.NoError(t, fc.db.Close())
 		require.Less(t, time.Since(start), 200*time.Millisecond, "Close waited for a stalled read")
 		require.False(t, <-done)
-		require.Zero(t, watchLoops())
+		require.Zero(t, goroutinesRunning("replica.(*DB).watchLoop("))
 	})
 	t.Run("the caller holds the pool's only connection", func(t *testing.T) {
 		ps, rs := fakedb.NewServer("primary"), fakedb.NewServer("replica1")
@@ -234,7 +219,7 @@ func TestHostileWatchStallsStayBounded(t *testing.T) {
 		require.Zero(t, r.calls.Load(), "no connection was free")
 		require.NoError(t, conn.Close())
 		t.Logf("waits ended in %v", took.Round(time.Millisecond))
-		require.Eventually(t, func() bool { return watchLoops() == 0 }, time.Second, 5*time.Millisecond, "the watcher outlived its waiters")
+		require.Eventually(t, func() bool { return goroutinesRunning("replica.(*DB).watchLoop(") == 0 }, time.Second, 5*time.Millisecond, "the watcher outlived its waiters")
 		require.True(t, replica.WaitOn(context.Background(), db, 1, lsnToken(0x180), bound), "the connection is free again")
 	})
 }
