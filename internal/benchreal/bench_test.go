@@ -86,14 +86,8 @@ func benchClients(b *testing.B, pools, load string) {
 			return err
 		}
 	case "replica":
-		db, err := replica.New(e.pools[0], e.pools[1:])
-		if err != nil {
-			b.Fatal(err)
-		}
+		db := e.open(b, e.pools[1:])
 		defer db.Close()
-		if err := db.PingContext(context.Background()); err != nil {
-			b.Fatal(err)
-		}
 		read = func(ctx context.Context, key int) error {
 			var v int
 			return db.QueryRowContext(ctx, readSQL, key).Scan(&v)
@@ -160,14 +154,8 @@ func BenchmarkWriteCapture(b *testing.B) {
 	for _, writers := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("Writers=%d", writers), func(b *testing.B) {
 			e := env.get(b)
-			db, err := replica.New(e.pools[0], e.pools[1:])
-			if err != nil {
-				b.Fatal(err)
-			}
+			db := e.open(b, e.pools[1:])
 			defer db.Close()
-			if err := db.PingContext(context.Background()); err != nil {
-				b.Fatal(err)
-			}
 			e.reset(b)
 			b.ResetTimer()
 			lat, took, err := runClients(writers, b.N, func(w int) func(int) error {
@@ -208,16 +196,10 @@ func BenchmarkTokenWait(b *testing.B) {
 			const paused = 2 // e.pools index of the paused replica
 			// Checked once, at New: the snapshot keeps the replica usable
 			// and its position from before the write.
-			db, err := replica.New(e.pools[0], e.pools[paused:paused+1], replica.CheckInterval(time.Hour))
-			if err != nil {
-				b.Fatal(err)
-			}
+			db := e.open(b, e.pools[paused:paused+1], replica.CheckInterval(time.Hour))
 			defer db.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := db.PingContext(ctx); err != nil {
-				b.Fatal(err)
-			}
 			db.CheckNow(ctx)
 			resume := e.pauseReplay(b, paused)
 			defer resume()
@@ -334,6 +316,23 @@ type benchEnv struct {
 	c     *testcluster.Cluster
 	pools []*sql.DB
 	admin []*sql.DB
+}
+
+// open returns a replica.DB over the primary's pool and replicas, once
+// every node has answered a ping; the caller closes it.
+func (e *benchEnv) open(b *testing.B, replicas []*sql.DB, opts ...replica.Option) *replica.DB {
+	b.Helper()
+	db, err := replica.New(e.pools[0], replicas, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		b.Fatal(err)
+	}
+	return db
 }
 
 func setup(c *testcluster.Cluster) (*benchEnv, error) {
