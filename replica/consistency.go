@@ -25,10 +25,6 @@ const defaultWait = time.Second
 // errNoPositions is returned by position reads on an unknown dialect.
 var errNoPositions = errors.New("replica: replication positions need a known dialect")
 
-// errNotReplaying is returned by a read of the replay position on a
-// PostgreSQL node that is not in recovery.
-var errNotReplaying = errors.New("replica: the node is not replaying WAL")
-
 // pgPosition reads where the primary's WAL insertion is: always past the
 // commit record of a committed write (pg_current_wal_lsn can be behind it
 // with synchronous_commit = off), with what identifies the cluster and the
@@ -212,7 +208,7 @@ func (db *DB) policy(o *queryOpts) consistency.Policy {
 // side instead (waitGalera).
 func (db *DB) waitFor(ctx context.Context, n *node, need consistency.Token, d time.Duration) bool {
 	if d <= 0 || need.IsZero() {
-		return false // as before: no dialect, nothing to wait for
+		return false // no time, or a token of no dialect: nothing to wait for
 	}
 	if need.Dialect() == router.MariaDB && db.isGalera(n) {
 		ctx, cancel := context.WithTimeout(ctx, d+500*time.Millisecond)

@@ -17,11 +17,15 @@ import (
 const pollInterval = 2 * time.Millisecond
 
 // stallAfter (a DB's watchStall; tests change it) bounds one read of a
-// node's applied position: a read that has
-// not answered by then (a connection to a peer that vanished, a stalled
-// server) is given up and the next one starts, on another connection, while
-// the waiters go on waiting within their own bounds.
+// node's applied position: a read that has not answered by then (a
+// connection to a peer that vanished, a stalled server) is given up and the
+// next one starts, on another connection, while the waiters go on waiting
+// within their own bounds.
 const stallAfter = 250 * time.Millisecond
+
+// errNotReplaying is returned by a read of the replay position on a
+// PostgreSQL node that is not in recovery.
+var errNotReplaying = errors.New("replica: the node is not replaying WAL")
 
 // watcher reads one node's applied position, in one dialect, for every read
 // that waits on it, and wakes each waiter whose token it has reached. Its
@@ -54,7 +58,7 @@ func (db *DB) watch(ctx context.Context, n *node, need consistency.Token, d time
 	}
 	w := &n.watch[d0]
 	me := &waiter{need: need, done: make(chan bool, 1)}
-	w.mu.Lock()
+	w.mu.Lock() // before db.bgMu, never after
 	if w.running {
 		if db.reached(n, w.last, need) {
 			w.mu.Unlock()
@@ -182,11 +186,12 @@ func (db *DB) reached(n *node, p, need consistency.Token) bool {
 // applied reads the position node n has applied, in dialect d: its replay
 // position on PostgreSQL, with the timeline it follows when it can be seen
 // (a standby left following an old primary after a fail-over can be past a
-// token's LSN on another timeline; see also waitFor), the GTIDs it has executed on MySQL
-// (gtid_executed, what WAIT_FOR_EXECUTED_GTID_SET waits for), what it has
-// applied from its primary on MariaDB (gtid_slave_pos, what
+// token's LSN on another timeline; see reached); the GTIDs it has executed
+// on MySQL (gtid_executed, what WAIT_FOR_EXECUTED_GTID_SET waits for); what
+// it has applied from its primary on MariaDB (gtid_slave_pos, what
 // MASTER_GTID_WAIT waits for: gtid_current_pos would count a transaction of
-// its own with a higher sequence number in the token's domain).
+// its own with a higher sequence number in the token's domain), or a
+// multi-primary writer's binary log.
 func (db *DB) applied(n *node, d router.Dialect) (consistency.Token, error) {
 	ctx, cancel := context.WithTimeout(db.life, db.watchStall)
 	defer cancel()
